@@ -1,0 +1,32 @@
+# Entry points for users and CI; each target calls a script in scripts/.
+.PHONY: help run test lint format bench clean
+
+help:
+	@echo "make run     start both services locally (each in its own venv)"
+	@echo "make test    lint + every test (the command CI runs)"
+	@echo "make format  apply ruff format and safe fixes"
+	@echo "make bench   run the throughput benchmark (bench/README)"
+	@echo "make clean   remove venvs, caches and locally trained models"
+
+run:
+	scripts/run_local.sh
+
+test:
+	scripts/test.sh
+
+lint:
+	scripts/venv.sh .venv requirements-dev.txt
+	.venv/bin/ruff check .
+	.venv/bin/ruff format --check .
+
+format:
+	scripts/venv.sh .venv requirements-dev.txt
+	.venv/bin/ruff check --fix .
+	.venv/bin/ruff format .
+
+bench:
+	scripts/bench.sh
+
+clean:
+	rm -rf .venv service_a/.venv service_b/.venv service_b/models .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

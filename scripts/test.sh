@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The one test command (`make test`): lint, format check, then every test.
+# Unit and integration tests always run; the compose end-to-end test runs when
+# a Docker engine is reachable (REQUIRE_DOCKER=1 makes its absence a failure),
+# and the browser test runs when Chromium is installed (REQUIRE_BROWSER=1 idem).
+# Extra arguments go to pytest, e.g. `scripts/test.sh -k gateway`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+scripts/venv.sh .venv requirements-dev.txt
+
+echo "== ruff check"
+.venv/bin/ruff check .
+echo "== ruff format --check"
+.venv/bin/ruff format --check .
+echo "== pytest"
+.venv/bin/python -m pytest "$@"

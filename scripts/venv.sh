@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Create or refresh a virtual environment from a requirements file.
+# Usage: scripts/venv.sh <venv-dir> <requirements-file>
+# Re-installs only when the requirements file changed since the last install,
+# so every `make` target can call it cheaply.
+set -euo pipefail
+
+venv_dir=$1
+requirements=$2
+python=${PYTHON:-python3}
+
+if [ ! -x "$venv_dir/bin/python" ]; then
+  echo "Creating $venv_dir with $($python --version 2>&1)"
+  "$python" -m venv "$venv_dir"
+fi
+
+# The stamp holds a hash of every requirements file pulled in (-r lines included).
+req_dir=$(dirname "$requirements")
+stamp="$venv_dir/.requirements.sha256"
+wanted=$(cat "$requirements" $(sed -n 's/^-r[[:space:]]*//p' "$requirements" | sed "s|^|$req_dir/|") | sha256sum | cut -d' ' -f1)
+if [ "$(cat "$stamp" 2>/dev/null)" != "$wanted" ]; then
+  echo "Installing $requirements into $venv_dir"
+  "$venv_dir/bin/python" -m pip install --quiet --upgrade pip
+  "$venv_dir/bin/python" -m pip install --quiet -r "$requirements"
+  echo "$wanted" >"$stamp"
+fi
