@@ -1,0 +1,1 @@
+"""The predictor service: a versioned scikit-learn text classifier behind FastAPI."""

@@ -1,0 +1,67 @@
+"""Service settings, read from the environment."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICE_ROOT = Path(__file__).resolve().parent.parent
+"""The service_b folder: relative paths in settings and the training config start here."""
+
+
+class Settings(BaseSettings):
+    """Every knob of the predictor; each field is one environment variable."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+
+    HOST: str = Field("0.0.0.0", description="Interface uvicorn binds to.")
+    PORT: int = Field(8001, ge=1, le=65535, description="TCP port uvicorn listens on.")
+    RELOAD: bool = Field(False, description="Restart on code changes (development only).")
+    WORKERS: int = Field(1, ge=1, description="Number of uvicorn worker processes.")
+    LOG_LEVEL: Literal["critical", "error", "warning", "info", "debug"] = Field(
+        "info", description="Log level of the service and of uvicorn."
+    )
+
+    TRAINING_CONFIG: Path = Field(
+        Path("training.toml"),
+        description="Training config file (TOML), relative to service_b/ unless absolute.",
+    )
+    MODEL_DIR: Path | None = Field(
+        None,
+        description="Folder holding the model versions (v1, v2, ...); "
+        "defaults to the training config's output_dir.",
+    )
+    MODEL_VERSION: str | None = Field(
+        None,
+        pattern=r"^v[1-9][0-9]*$",
+        description="Version to serve, e.g. v3; the newest one when unset.",
+    )
+    TRAIN_IF_MISSING: bool = Field(
+        True, description="Train a first version at start-up when the model folder has none."
+    )
+
+    MAX_INPUT_CHARS: int = Field(
+        10_000, ge=1, description="Longest accepted `input`, in characters."
+    )
+
+    BATCHING_ENABLED: bool = Field(True, description="Score concurrent requests together.")
+    BATCH_MAX_SIZE: int = Field(64, ge=1, description="Most requests scored in one model call.")
+    BATCH_MAX_WAIT_MS: float = Field(
+        2.0,
+        ge=0,
+        description="Longest time a request waits for others to join its batch, under load.",
+    )
+
+    @property
+    def training_config_path(self) -> Path:
+        return resolve_from_service_root(self.TRAINING_CONFIG)
+
+    @property
+    def model_dir_override(self) -> Path | None:
+        return resolve_from_service_root(self.MODEL_DIR) if self.MODEL_DIR else None
+
+
+def resolve_from_service_root(path: Path) -> Path:
+    """Anchor a relative path at service_b/ so the working directory does not matter."""
+    return path if path.is_absolute() else SERVICE_ROOT / path

@@ -1,0 +1,158 @@
+"""Scoring requests with the loaded model, one by one or in adaptive micro-batches.
+
+Model calls run on one dedicated thread so the event loop keeps answering (health,
+readiness, new requests) while the model works, and so calls never overlap.
+"""
+
+import asyncio
+import logging
+from collections import deque
+from concurrent.futures import ThreadPoolExecutor
+from typing import Protocol
+
+from predictor.errors import ModelNotReady, PredictionFailed
+from predictor.model import LoadedModel, Score
+
+logger = logging.getLogger(__name__)
+
+
+class ModelSlot:
+    """Holds the served model once it is loaded; empty while loading or training."""
+
+    def __init__(self, model: LoadedModel | None = None) -> None:
+        self.model = model
+
+    def require(self) -> LoadedModel:
+        if self.model is None:
+            raise ModelNotReady()
+        return self.model
+
+
+class Scorer(Protocol):
+    async def score(self, text: str) -> tuple[Score, str]:
+        """The model's answer for one text and the version of the model that gave it."""
+        ...
+
+
+class DirectScorer:
+    """One model call per request."""
+
+    def __init__(self, slot: ModelSlot, executor: ThreadPoolExecutor) -> None:
+        self._slot = slot
+        self._executor = executor
+
+    async def score(self, text: str) -> tuple[Score, str]:
+        model = self._slot.require()
+        loop = asyncio.get_running_loop()
+        try:
+            [score] = await loop.run_in_executor(self._executor, model.score, [text])
+        except Exception as error:
+            logger.exception("Prediction failed")
+            raise PredictionFailed() from error
+        return score, model.version
+
+
+class MicroBatcher:
+    """Gathers concurrent requests and scores them in one model call.
+
+    A batch closes when it holds `max_size` requests, or `max_wait` seconds after
+    it started gathering. It waits only under load (the previous batch held more than
+    one request): a lone caller is scored at once, so batching costs it nothing.
+    While the model scores a batch, new requests queue up and form the next one.
+    """
+
+    def __init__(
+        self, slot: ModelSlot, executor: ThreadPoolExecutor, max_size: int, max_wait: float
+    ) -> None:
+        self._slot = slot
+        self._executor = executor
+        self._max_size = max_size
+        self._max_wait = max_wait
+        self._pending: deque[tuple[str, asyncio.Future[tuple[Score, str]]]] = deque()
+        self._arrived = asyncio.Event()
+        self._worker: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> "MicroBatcher":
+        self._worker = asyncio.create_task(self._run(), name="micro-batcher")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+            await asyncio.gather(self._worker, return_exceptions=True)
+        while self._pending:
+            _, future = self._pending.popleft()
+            if not future.done():
+                future.set_exception(ModelNotReady())
+
+    async def score(self, text: str) -> tuple[Score, str]:
+        self._slot.require()
+        future: asyncio.Future[tuple[Score, str]] = asyncio.get_running_loop().create_future()
+        self._pending.append((text, future))
+        self._arrived.set()
+        return await future
+
+    async def _run(self) -> None:
+        loop = asyncio.get_running_loop()
+        under_load = False
+        while True:
+            if not self._pending:
+                idle_since = loop.time()
+                self._arrived.clear()
+                await self._arrived.wait()
+                # A pause longer than max_wait ends a burst: the next caller is not
+                # made to wait for company that is not coming.
+                if loop.time() - idle_since >= self._max_wait:
+                    under_load = False
+            if under_load:
+                await self._gather_more()
+            batch = [
+                self._pending.popleft() for _ in range(min(self._max_size, len(self._pending)))
+            ]
+            under_load = len(batch) > 1
+            live = [(text, future) for text, future in batch if not future.done()]
+            if live:
+                await self._score_batch(live)
+
+    async def _gather_more(self) -> None:
+        """Wait at most max_wait for the batch to fill."""
+        try:
+            async with asyncio.timeout(self._max_wait):
+                while len(self._pending) < self._max_size:
+                    self._arrived.clear()
+                    await self._arrived.wait()
+        except TimeoutError:
+            pass
+
+    async def _score_batch(
+        self, batch: list[tuple[str, asyncio.Future[tuple[Score, str]]]]
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            model = self._slot.require()
+            scores = await loop.run_in_executor(
+                self._executor, model.score, [text for text, _ in batch]
+            )
+            answers = list(zip(batch, scores, strict=True))
+        except Exception:
+            logger.exception("Batch of %d failed; scoring its requests one by one", len(batch))
+            await self._score_one_by_one(batch)
+            return
+        for (_, future), score in answers:
+            if not future.done():
+                future.set_result((score, model.version))
+
+    async def _score_one_by_one(
+        self, batch: list[tuple[str, asyncio.Future[tuple[Score, str]]]]
+    ) -> None:
+        # One bad request must not fail the others it was batched with.
+        direct = DirectScorer(self._slot, self._executor)
+        for text, future in batch:
+            try:
+                result = await direct.score(text)
+            except Exception as error:
+                if not future.done():
+                    future.set_exception(error)
+            else:
+                if not future.done():
+                    future.set_result(result)

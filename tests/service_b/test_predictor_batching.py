@@ -1,0 +1,281 @@
+"""Adaptive micro-batching (predictor.scoring): correctness, isolation, size and wait limits."""
+
+import asyncio
+import json
+import time
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any
+
+import httpx
+import numpy as np
+import pytest
+from fastapi import FastAPI
+from predictor_fakes import FakePipeline, expected_score, fake_model
+from predictor_tiny_data import varied_texts
+
+from predictor.config import Settings
+from predictor.errors import ModelNotReady
+from predictor.main import create_app
+from predictor.model import LoadedModel
+from predictor.routes import prediction_body
+from predictor.scoring import DirectScorer, MicroBatcher, ModelSlot
+
+OpenClient = Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]
+POISON = "this text breaks the model"
+
+
+class RecordingPipeline:
+    """Wraps a real pipeline and records the size of every batch it scores."""
+
+    def __init__(self, pipeline: Any) -> None:
+        self._pipeline = pipeline
+        self.classes_ = pipeline.classes_
+        self.batch_sizes: list[int] = []
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        self.batch_sizes.append(len(texts))
+        return self._pipeline.predict_proba(texts)
+
+
+@asynccontextmanager
+async def running_batcher(
+    pipeline: FakePipeline, max_size: int = 64, max_wait: float = 0.002
+) -> AsyncIterator[MicroBatcher]:
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        slot = ModelSlot(fake_model(pipeline))
+        async with MicroBatcher(slot, executor, max_size, max_wait) as batcher:
+            yield batcher
+
+
+@pytest.fixture
+def fake_app(make_settings: Callable[..., Settings]) -> Callable[..., FastAPI]:
+    """An app serving a FakePipeline; keyword arguments are settings."""
+
+    def build(pipeline: FakePipeline, **settings: Any) -> FastAPI:
+        return create_app(make_settings(**settings), model=fake_model(pipeline))
+
+    return build
+
+
+async def post_all(client: httpx.AsyncClient, texts: list[str]) -> list[httpx.Response]:
+    return await asyncio.gather(*(client.post("/predict", json={"input": t}) for t in texts))
+
+
+def expected_body(text: str, version: str = "v-fake") -> dict[str, Any]:
+    score = expected_score(text)
+    return prediction_body(text, score.label, score.confidence, version)
+
+
+async def test_concurrent_requests_get_the_same_answers_as_unbatched_ones(
+    make_settings: Callable[..., Settings], tiny_model: LoadedModel, open_client: OpenClient
+) -> None:
+    texts = varied_texts(200)
+    recording = RecordingPipeline(tiny_model.pipeline)
+    model = LoadedModel(version=tiny_model.version, metadata={}, pipeline=recording)  # type: ignore[arg-type]
+    async with open_client(create_app(make_settings(BATCHING_ENABLED=False), model=model)) as c:
+        unbatched = [(await c.post("/predict", json={"input": t})).json() for t in texts]
+    recording.batch_sizes.clear()
+
+    async with open_client(create_app(make_settings(BATCHING_ENABLED=True), model=model)) as c:
+        batched = [response.json() for response in await post_all(c, texts)]
+
+    assert len({json.dumps(body["prediction"]) for body in unbatched}) > 150  # telling apart
+    assert batched == unbatched
+    assert max(recording.batch_sizes) > 1
+
+
+async def test_concurrent_callers_each_get_their_own_score() -> None:
+    texts = varied_texts(200)
+    fake = FakePipeline()
+
+    async with running_batcher(fake) as batcher:
+        results = await asyncio.gather(*(batcher.score(text) for text in texts))
+
+    assert results == [(expected_score(text), "v-fake") for text in texts]
+    assert max(fake.batch_sizes) > 1
+
+
+async def test_batched_score_equals_direct_scorer_score(tiny_model: LoadedModel) -> None:
+    texts = varied_texts(50)
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        slot = ModelSlot(tiny_model)
+        direct = [await DirectScorer(slot, executor).score(text) for text in texts]
+        async with MicroBatcher(slot, executor, max_size=16, max_wait=0.002) as batcher:
+            batched = await asyncio.gather(*(batcher.score(text) for text in texts))
+
+    assert batched == direct
+
+
+async def test_model_error_on_one_text_fails_only_that_caller() -> None:
+    texts = [*varied_texts(10), POISON, *varied_texts(20)[10:]]
+    fake = FakePipeline(poison=POISON)
+
+    async with running_batcher(fake) as batcher:
+        results = await asyncio.gather(
+            *(batcher.score(text) for text in texts), return_exceptions=True
+        )
+
+    assert any(POISON in call.texts and len(call.texts) > 1 for call in fake.calls)
+    for text, result in zip(texts, results, strict=True):
+        if text == POISON:
+            assert isinstance(result, Exception)
+        else:
+            assert result == (expected_score(text), "v-fake")
+
+
+async def test_model_error_on_one_request_is_a_500_for_it_alone(
+    fake_app: Callable[..., FastAPI], open_client: OpenClient
+) -> None:
+    texts = [*varied_texts(10), POISON, *varied_texts(20)[10:]]
+    fake = FakePipeline(poison=POISON)
+
+    async with open_client(fake_app(fake)) as client:
+        responses = await post_all(client, texts)
+
+    for text, response in zip(texts, responses, strict=True):
+        if text == POISON:
+            assert response.status_code == 500
+            assert response.json() == {"detail": "Prediction failed"}
+        else:
+            assert response.status_code == 200
+            assert response.json() == expected_body(text)
+
+
+async def test_invalid_request_among_concurrent_ones_fails_only_itself(
+    fake_app: Callable[..., FastAPI], open_client: OpenClient
+) -> None:
+    texts = [*varied_texts(10), "   ", *varied_texts(20)[10:]]
+
+    async with open_client(fake_app(FakePipeline())) as client:
+        responses = await post_all(client, texts)
+
+    for text, response in zip(texts, responses, strict=True):
+        if text.strip():
+            assert response.json() == expected_body(text)
+        else:
+            assert response.status_code == 422
+
+
+async def test_batching_disabled_scores_each_request_alone(
+    fake_app: Callable[..., FastAPI], open_client: OpenClient
+) -> None:
+    texts = varied_texts(30)
+    fake = FakePipeline()
+
+    async with open_client(fake_app(fake, BATCHING_ENABLED=False)) as client:
+        responses = await post_all(client, texts)
+
+    assert [r.json() for r in responses] == [expected_body(t) for t in texts]
+    assert fake.batch_sizes == [1] * len(texts)
+
+
+async def test_batches_never_exceed_max_size() -> None:
+    fake = FakePipeline(delay=0.005)
+
+    async with running_batcher(fake, max_size=8) as batcher:
+        await asyncio.gather(*(batcher.score(text) for text in varied_texts(100)))
+
+    assert max(fake.batch_sizes) == 8
+    assert sum(fake.batch_sizes) == 100
+
+
+async def test_batch_max_size_setting_limits_batches(
+    fake_app: Callable[..., FastAPI], open_client: OpenClient
+) -> None:
+    fake = FakePipeline(delay=0.005)
+
+    async with open_client(fake_app(fake, BATCH_MAX_SIZE=5)) as client:
+        responses = await post_all(client, varied_texts(50))
+
+    assert all(r.status_code == 200 for r in responses)
+    assert max(fake.batch_sizes) == 5
+
+
+async def test_lone_request_is_not_delayed_by_max_wait(
+    fake_app: Callable[..., FastAPI], open_client: OpenClient
+) -> None:
+    async with open_client(fake_app(FakePipeline(), BATCH_MAX_WAIT_MS=500)) as client:
+        started = time.monotonic()
+        response = await client.post("/predict", json={"input": "a lone cat"})
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert elapsed < 0.25
+
+
+async def test_lone_request_after_an_idle_pause_is_not_delayed_by_max_wait(
+    fake_app: Callable[..., FastAPI], open_client: OpenClient
+) -> None:
+    max_wait = 0.3
+    async with open_client(fake_app(FakePipeline(), BATCH_MAX_WAIT_MS=max_wait * 1000)) as client:
+        await post_all(client, varied_texts(20))  # a burst, scored as a batch of several
+        await asyncio.sleep(max_wait + 0.1)  # then the service idles for longer than max_wait
+        started = time.monotonic()
+        response = await client.post("/predict", json={"input": "a lone cat"})
+        elapsed = time.monotonic() - started
+
+    assert response.status_code == 200
+    assert elapsed < max_wait / 2
+
+
+async def test_batch_that_does_not_fill_is_dispatched_after_about_max_wait(
+    fake_app: Callable[..., FastAPI], open_client: OpenClient
+) -> None:
+    max_wait, delay = 0.3, 0.1
+    fake = FakePipeline(delay=delay)
+
+    async with open_client(fake_app(fake, BATCH_MAX_SIZE=100, BATCH_MAX_WAIT_MS=300)) as c:
+        first = asyncio.gather(*(c.post("/predict", json={"input": t}) for t in varied_texts(10)))
+        await asyncio.to_thread(fake.started.wait, 5)
+        # Arrive while the model is busy with the first batch: that is load.
+        second = await post_all(c, varied_texts(13)[10:])
+        await first
+
+    assert all(r.status_code == 200 for r in second)
+    assert fake.batch_sizes == [10, 3]
+    gathered_for = fake.calls[1].started - (fake.calls[0].started + delay)
+    assert max_wait - 0.05 <= gathered_for <= max_wait + 0.2
+
+
+async def test_full_batch_is_dispatched_without_waiting_for_max_wait() -> None:
+    fake = FakePipeline()
+
+    async with running_batcher(fake, max_size=4, max_wait=5.0) as batcher:
+        started = time.monotonic()
+        await asyncio.gather(*(batcher.score(text) for text in varied_texts(12)))
+        elapsed = time.monotonic() - started
+
+    assert fake.batch_sizes == [4, 4, 4]
+    assert elapsed < 1.0
+
+
+@pytest.mark.parametrize(
+    ("path", "batching"),
+    [("/health", True), ("/health", False), ("/ready", True)],
+    ids=["health-batching", "health-direct", "ready-batching"],
+)
+async def test_service_routes_answer_promptly_while_the_model_is_busy(
+    fake_app: Callable[..., FastAPI], open_client: OpenClient, batching: bool, path: str
+) -> None:
+    fake = FakePipeline(delay=1.0)
+
+    async with open_client(fake_app(fake, BATCHING_ENABLED=batching)) as client:
+        prediction = asyncio.create_task(client.post("/predict", json={"input": "a slow cat"}))
+        assert await asyncio.to_thread(fake.started.wait, 5)
+        started = time.monotonic()
+        response = await client.get(path)
+        elapsed = time.monotonic() - started
+        assert not prediction.done()
+        assert (await prediction).status_code == 200
+
+    assert response.status_code == 200
+    assert elapsed < 0.2
+
+
+async def test_batcher_refuses_callers_when_no_model_is_loaded() -> None:
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        async with MicroBatcher(ModelSlot(), executor, 8, 0.002) as batcher:
+            with pytest.raises(ModelNotReady):
+                await batcher.score("a cat")
