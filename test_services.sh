@@ -1,0 +1,109 @@
+#!/usr/bin/env bash
+# Smoke test of a running system (the compose stack or `make run`): checks both
+# services' health and readiness, /process with and without forwarding, /predict
+# directly, the 422 for a missing field and the docs pages. Prints PASS/FAIL per
+# check and a summary; exits non-zero if any check fails.
+# Usage: ./test_services.sh
+#   SERVICE_A_URL  gateway base URL    (default http://localhost:8000)
+#   SERVICE_B_URL  predictor base URL  (default http://localhost:8001)
+#   CURL_TIMEOUT   seconds per request (default 10)
+set -uo pipefail
+
+a=${SERVICE_A_URL:-http://localhost:8000}
+b=${SERVICE_B_URL:-http://localhost:8001}
+a=${a%/}
+b=${b%/}
+timeout=${CURL_TIMEOUT:-10}
+
+for tool in curl python3; do
+  if ! command -v "$tool" >/dev/null 2>&1; then
+    echo "test_services.sh needs $tool on PATH" >&2
+    exit 2
+  fi
+done
+
+passed=0
+failed=0
+body_file=$(mktemp)
+error_file=$(mktemp)
+trap 'rm -f "$body_file" "$error_file"' EXIT
+
+# check NAME EXPECTED_STATUS METHOD URL [JSON_BODY] [PYTHON_CONDITION]
+# PYTHON_CONDITION is an expression over `r`, the parsed JSON response.
+check() {
+  local name=$1 expected=$2 method=$3 url=$4 data=${5:-} condition=${6:-}
+  local args=(--silent --show-error --max-time "$timeout" --output "$body_file"
+    --write-out '%{http_code}' --request "$method")
+  if [ -n "$data" ]; then
+    args+=(--header 'Content-Type: application/json' --data "$data")
+  fi
+  local status problem=""
+  : >"$body_file"
+  status=$(curl "${args[@]}" "$url" 2>"$error_file") || problem="request failed: $(cat "$error_file")"
+  if [ -z "$problem" ] && [ "$status" != "$expected" ]; then
+    problem="expected HTTP $expected, got $status"
+  fi
+  if [ -z "$problem" ] && [ -n "$condition" ]; then
+    problem=$(python3 -c '
+import json, sys
+try:
+    r = json.load(open(sys.argv[1]))
+    ok = eval("(" + sys.argv[2] + ")", {}, {"r": r})
+except Exception as error:
+    print(f"cannot check body: {type(error).__name__}: {error}")
+else:
+    if not ok:
+        print(f"body does not satisfy: {sys.argv[2]}")
+' "$body_file" "$condition")
+  fi
+  if [ -z "$problem" ]; then
+    passed=$((passed + 1))
+    printf 'PASS  %s\n' "$name"
+  else
+    failed=$((failed + 1))
+    printf 'FAIL  %s: %s\n' "$name" "$problem"
+    if [ -s "$body_file" ]; then
+      printf '      body: %s\n' "$(head -c 500 "$body_file")"
+    fi
+  fi
+}
+
+echo "service_a: $a"
+echo "service_b: $b"
+
+check "service_a GET /health" 200 GET "$a/health"
+check "service_b GET /health" 200 GET "$b/health"
+check "service_b GET /ready" 200 GET "$b/ready"
+check "service_a GET /ready (service_b reachable)" 200 GET "$a/ready"
+
+check "service_a POST /process without forwarding" 200 POST "$a/process" \
+  '{"data": "hello from test_services.sh", "forward_to_model": false}' \
+  'r["status"] == "Input logged successfully" and "model_prediction" not in r'
+
+check "service_a POST /process with forwarding" 200 POST "$a/process" \
+  '{"data": "the cat purrs on the sofa", "forward_to_model": true}' \
+  'r["status"] == "Input logged successfully"
+   and isinstance(r["model_prediction"]["prediction"]["class"], str)
+   and 0 <= r["model_prediction"]["prediction"]["confidence"] <= 1
+   and r["model_prediction"]["prediction"]["input_length"] == 25
+   and r["model_prediction"]["model_version"].startswith("v")'
+
+check "service_b POST /predict" 200 POST "$b/predict" \
+  '{"input": "a dog barking"}' \
+  'isinstance(r["prediction"]["class"], str)
+   and 0 <= r["prediction"]["confidence"] <= 1
+   and r["prediction"]["input_length"] == 13
+   and isinstance(r["message"], str)
+   and r["model_version"].startswith("v")'
+
+check "service_a POST /process without data is 422" 422 POST "$a/process" \
+  '{"forward_to_model": true}' 'isinstance(r["detail"], list)'
+check "service_b POST /predict without input is 422" 422 POST "$b/predict" \
+  '{}' 'isinstance(r["detail"], list)'
+
+check "service_a GET /docs (Swagger UI)" 200 GET "$a/docs"
+check "service_b GET /docs (Swagger UI)" 200 GET "$b/docs"
+
+echo
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]

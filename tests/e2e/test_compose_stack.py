@@ -1,0 +1,107 @@
+"""End to end: the docker-compose stack, built and run as a user would, probed from outside.
+
+Traffic goes only to the published ports on 127.0.0.1 and to the project's containers.
+"""
+
+import os
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+SERVICES = ("service_a", "service_b")
+RECOVERY_TIMEOUT = 120.0
+
+
+@pytest.fixture
+def client():
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        yield client
+
+
+def forward(client: httpx.Client, stack) -> httpx.Response:
+    return client.post(
+        f"{stack.service_a_url}/process",
+        json={"data": "a dog barking at the mailman", "forward_to_model": True},
+    )
+
+
+def poll_status(client: httpx.Client, stack, status: int, timeout: float):
+    """Forward until the gateway answers with `status`; the last response either way."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            response = forward(client, stack)
+        except httpx.TransportError:
+            response = None
+        if (response is not None and response.status_code == status) or (
+            time.monotonic() >= deadline
+        ):
+            return response
+        time.sleep(1)
+
+
+def test_both_containers_are_healthy(compose_stack) -> None:
+    assert {service: compose_stack.health(service) for service in SERVICES} == {
+        "service_a": "healthy",
+        "service_b": "healthy",
+    }
+
+
+def test_test_services_script_passes(compose_stack) -> None:
+    result = subprocess.run(
+        [str(REPO_ROOT / "test_services.sh")],
+        env={
+            **os.environ,
+            "SERVICE_A_URL": compose_stack.service_a_url,
+            "SERVICE_B_URL": compose_stack.service_b_url,
+        },
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    print(result.stdout)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_container_runs_as_non_root(compose_stack, service: str) -> None:
+    container = compose_stack.container_id(service)
+    uid = subprocess.run(
+        ["docker", "exec", container, "id", "-u"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=True,
+    ).stdout.strip()
+    assert uid != "0"
+    assert compose_stack.inspect(service, "{{.Config.User}}") not in ("", "0", "root")
+
+
+def test_service_b_outage_gives_503_then_forwarding_recovers(
+    compose_stack, client: httpx.Client
+) -> None:
+    compose_stack.compose("stop", "service_b")
+    try:
+        outage = poll_status(client, compose_stack, 503, timeout=30)
+        assert outage is not None
+        assert outage.status_code == 503
+        assert outage.json() == {"detail": "Service B is unavailable"}
+        logged = client.post(
+            f"{compose_stack.service_a_url}/process",
+            json={"data": "still logged", "forward_to_model": False},
+        )
+        assert logged.status_code == 200
+    finally:
+        compose_stack.compose("start", "service_b")
+
+    recovered = poll_status(client, compose_stack, 200, timeout=RECOVERY_TIMEOUT)
+    assert recovered is not None
+    assert recovered.status_code == 200
+    assert recovered.json()["model_prediction"]["model_version"].startswith("v")
+    assert compose_stack.health("service_a") == "healthy"
