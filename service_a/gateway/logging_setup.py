@@ -1,0 +1,163 @@
+"""Log format (text or JSON lines), the request id in every line, and safe input previews."""
+
+import json
+import logging
+import sys
+from contextvars import ContextVar
+from typing import Any, Literal
+
+LogFormat = Literal["text", "json"]
+
+request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
+"""Id of the request being served; set by the request-id middleware, "-" outside requests."""
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+# Control characters (C0, DEL, C1) and the Unicode line/paragraph separators could end a
+# log line early or rewrite a terminal; they are shown as escapes instead.
+_CONTROL_CODES = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+
+
+def _escape_of(code: int) -> str:
+    char = chr(code)
+    if char in _SHORT_ESCAPES:
+        return _SHORT_ESCAPES[char]
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+_CONTROL_ESCAPES = {code: _escape_of(code) for code in _CONTROL_CODES}
+_PREVIEW_ESCAPES = {**_CONTROL_ESCAPES, ord("\\"): "\\\\", ord('"'): '\\"'}
+
+# Attributes every LogRecord has; anything else on a record came from `extra=` (uvicorn's
+# `color_message` is its message with ANSI colours: left out).
+_RECORD_ATTRIBUTES = frozenset(vars(logging.makeLogRecord({}))) | {
+    "message",
+    "asctime",
+    "color_message",
+}
+
+
+def escape_control_chars(text: str) -> str:
+    """`text` with control characters replaced by visible escapes such as `\\n`."""
+    return text.translate(_CONTROL_ESCAPES)
+
+
+def preview(text: str, max_chars: int) -> str:
+    """The first `max_chars` characters of `text`, escaped so it fits on one log line.
+
+    Backslashes and double quotes are escaped too, so an escaped newline cannot be
+    confused with the two characters a client may send literally, and the preview
+    cannot close the quotes it is shown in.
+    """
+    shown = text[:max_chars].translate(_PREVIEW_ESCAPES)
+    return shown + "..." if len(text) > max_chars else shown
+
+
+def current_request_id() -> str:
+    return request_id_var.get()
+
+
+_input_logger = logging.getLogger("gateway.inputs")
+
+
+def log_input(data: str, forward_to_model: bool, preview_chars: int) -> None:
+    """The one INFO line every accepted input gets."""
+    shown = preview(data, preview_chars)
+    _input_logger.info(
+        'Input received: forward_to_model=%s length=%d preview="%s"',
+        "true" if forward_to_model else "false",
+        len(data),
+        shown,
+        extra={"forward_to_model": forward_to_model, "input_length": len(data), "preview": shown},
+    )
+
+
+class RequestIdFilter(logging.Filter):
+    """Adds `request_id` (from the context of the running request) to every record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_id_var.get()
+        return True
+
+
+class TextFormatter(logging.Formatter):
+    """`time LEVEL logger [request-id] message`, with control characters in the message escaped."""
+
+    def __init__(self) -> None:
+        super().__init__(TEXT_FORMAT)
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        values = vars(record) | {"message": escape_control_chars(record.message)}
+        return self._fmt % values if self._fmt else values["message"]
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, request_id, message and any extras."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": self.formatTime(record),
+            "level": record.levelname,
+            "logger": record.name,
+            "request_id": getattr(record, "request_id", request_id_var.get()),
+            "message": record.getMessage(),
+        }
+        for key, value in vars(record).items():
+            if key not in _RECORD_ATTRIBUTES and key not in entry:
+                entry[key] = value
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        if record.stack_info:
+            entry["stack_info"] = self.formatStack(record.stack_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def make_formatter(log_format: LogFormat) -> logging.Formatter:
+    return JsonFormatter() if log_format == "json" else TextFormatter()
+
+
+class _GatewayHandler(logging.StreamHandler):
+    """The handler `configure_logging` installs; marked so a second call replaces it."""
+
+
+def configure_logging(level: str, log_format: LogFormat) -> None:
+    """Send the `gateway` loggers' records to stderr in the chosen format.
+
+    Idempotent, and leaves the root logger alone: records still propagate to it, so
+    pytest's caplog (and any handler an embedding program adds there) sees them.
+    """
+    logger = logging.getLogger("gateway")
+    for handler in [h for h in logger.handlers if isinstance(h, _GatewayHandler)]:
+        logger.removeHandler(handler)
+    handler = _GatewayHandler(sys.stderr)
+    handler.addFilter(RequestIdFilter())
+    handler.setFormatter(make_formatter(log_format))
+    logger.addHandler(handler)
+    logger.setLevel(level.upper())
+
+
+def uvicorn_log_config(level: str, log_format: LogFormat) -> dict[str, Any]:
+    """A `logging.config.dictConfig` for uvicorn's own loggers, in the gateway's format."""
+    formatter = "gateway.logging_setup." + (
+        "JsonFormatter" if log_format == "json" else "TextFormatter"
+    )
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {"request_id": {"()": "gateway.logging_setup.RequestIdFilter"}},
+        "formatters": {"gateway": {"()": formatter}},
+        "handlers": {
+            "default": {
+                "class": "logging.StreamHandler",
+                "stream": "ext://sys.stderr",
+                "formatter": "gateway",
+                "filters": ["request_id"],
+            },
+        },
+        "loggers": {
+            "uvicorn": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+            "uvicorn.error": {"level": level.upper()},
+            "uvicorn.access": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+        },
+    }

@@ -1,0 +1,125 @@
+"""Request and response bodies of the gateway's HTTP API, and of the predictor's answer."""
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+LOGGED_STATUS = "Input logged successfully"
+
+PREDICTION_EXAMPLE = {
+    "prediction": {"class": "dog", "confidence": 0.92, "input_length": 13},
+    "message": "Predicted class: dog with 92.0% confidence",
+    "model_version": "v1",
+}
+
+
+class ProcessRequest(BaseModel):
+    """An input to log and, unless `forward_to_model` is false, to classify."""
+
+    model_config = ConfigDict(
+        strict=True,
+        json_schema_extra={
+            "examples": [
+                {"data": "cat image data", "forward_to_model": True},
+                {"data": "just log this", "forward_to_model": False},
+            ]
+        },
+    )
+
+    data: str = Field(
+        description="The text to log (and classify). At most MAX_DATA_CHARS characters "
+        "(10,000 by default); it must contain a non-whitespace character to be forwarded.",
+    )
+    forward_to_model: bool = Field(
+        True, description="Send `data` to the predictor and return its prediction."
+    )
+
+
+class Prediction(BaseModel):
+    """The predictor's answer for one input (the fields the gateway checks; more may follow)."""
+
+    model_config = ConfigDict(strict=True, extra="allow", populate_by_name=True)
+
+    class_: str = Field(alias="class", description="Predicted class.", examples=["dog"])
+    confidence: float = Field(
+        allow_inf_nan=False, description="Probability of the predicted class.", examples=[0.92]
+    )
+
+
+class PredictorResponse(BaseModel):
+    """The predictor's body, as the gateway requires it before passing it on unchanged."""
+
+    model_config = ConfigDict(
+        strict=True, extra="allow", json_schema_extra={"examples": [PREDICTION_EXAMPLE]}
+    )
+
+    prediction: Prediction
+    message: str = Field(examples=["Predicted class: dog with 92.0% confidence"])
+    model_version: str = Field(examples=["v1"])
+
+
+class ProcessResponse(BaseModel):
+    """The input was logged; `model_prediction` holds the predictor's body when forwarded."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"status": LOGGED_STATUS, "model_prediction": PREDICTION_EXAMPLE},
+                {"status": LOGGED_STATUS},
+            ]
+        }
+    )
+
+    status: Literal["Input logged successfully"] = LOGGED_STATUS
+    model_prediction: PredictorResponse | None = Field(
+        None,
+        description="The predictor's JSON response exactly as it sent it; "
+        "absent when `forward_to_model` is false.",
+    )
+
+
+class ErrorMessage(BaseModel):
+    """Body of every error the gateway answers with, except request validation (422)."""
+
+    detail: str = Field(examples=["Service B is unavailable"])
+
+
+class ValidationErrorItem(BaseModel):
+    type: str = Field(examples=["string_too_long"])
+    loc: list[str | int] = Field(examples=[["body", "data"]])
+    msg: str = Field(examples=["String should have at most 10000 characters"])
+    input: Any = None
+    ctx: dict[str, Any] | None = None
+
+
+class ValidationErrorBody(BaseModel):
+    """Body of a 422: one item per problem found in the request."""
+
+    detail: list[ValidationErrorItem]
+
+
+class ServiceInfo(BaseModel):
+    service: str = Field(examples=["service_a"])
+    status: str = Field(examples=["running"])
+
+
+class Health(BaseModel):
+    status: str = Field(examples=["ok"])
+
+
+class Ready(BaseModel):
+    status: Literal["ready"] = Field(examples=["ready"])
+    service_b: Literal["ready"] = Field(
+        description="The predictor's readiness endpoint answered 200.", examples=["ready"]
+    )
+
+
+_LOGGED_ONLY_BODY = b'{"status":"' + LOGGED_STATUS.encode() + b'"}'
+_FORWARDED_BODY_START = b'{"status":"' + LOGGED_STATUS.encode() + b'","model_prediction":'
+
+
+def process_response_body(model_prediction: bytes | None) -> bytes:
+    """A ProcessResponse as JSON, with the predictor's body (already checked) embedded as is."""
+    if model_prediction is None:
+        return _LOGGED_ONLY_BODY
+    return _FORWARDED_BODY_START + model_prediction + b"}"
