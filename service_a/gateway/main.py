@@ -8,10 +8,12 @@ from typing import TypedDict
 import httpx
 import uvicorn
 from fastapi import FastAPI
+from fastapi_offline import FastAPIOffline
 from starlette.middleware import Middleware
 
 from gateway import __version__, routes
 from gateway.config import Settings
+from gateway.docs import SWAGGER_UI_PARAMETERS, DocsContentSecurityPolicyMiddleware
 from gateway.errors import UnexpectedErrorMiddleware, register_error_handlers
 from gateway.logging_setup import configure_logging, uvicorn_log_config
 from gateway.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
@@ -59,17 +61,21 @@ def create_app(
                 "predictor": PredictorClient.from_settings(http_client, settings),
             }
 
-    app = FastAPI(
+    # Swagger UI and ReDoc assets are served from the fastapi-offline package, not a CDN:
+    # /docs and /redoc work with no internet access (see gateway.docs).
+    app = FastAPIOffline(
         title="Service A: gateway",
         description=DESCRIPTION,
         version=__version__,
         openapi_tags=TAGS,
+        swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
         lifespan=lifespan,
         # Outermost first: every response, even a 500 or a 413, carries the request id.
         middleware=[
             Middleware(RequestIdMiddleware),
             Middleware(UnexpectedErrorMiddleware),
             Middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES),
+            Middleware(DocsContentSecurityPolicyMiddleware),
         ],
     )
     app.include_router(routes.router)

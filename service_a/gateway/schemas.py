@@ -99,15 +99,25 @@ class ValidationErrorBody(BaseModel):
 
 
 class ServiceInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"service": "service_a", "status": "running"}]}
+    )
+
     service: str = Field(examples=["service_a"])
     status: str = Field(examples=["running"])
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: str = Field(examples=["ok"])
 
 
 class Ready(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "service_b": "ready"}]}
+    )
+
     status: Literal["ready"] = Field(examples=["ready"])
     service_b: Literal["ready"] = Field(
         description="The predictor's readiness endpoint answered 200.", examples=["ready"]

@@ -10,9 +10,11 @@ from pathlib import Path
 import uvicorn
 from fastapi import FastAPI
 from fastapi_offline import FastAPIOffline
+from starlette.middleware import Middleware
 
 from predictor import routes
 from predictor.config import Settings
+from predictor.docs import SWAGGER_UI_PARAMETERS, DocsContentSecurityPolicyMiddleware
 from predictor.errors import NoModelVersion, register_error_handlers
 from predictor.model import LoadedModel, load_model, resolve_version_dir
 from predictor.scoring import DirectScorer, MicroBatcher, ModelSlot, Scorer
@@ -61,14 +63,16 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
                 if background is not None:
                     background.cancel()
 
-    # Swagger UI and ReDoc assets are served from the package, not a CDN: /docs and
-    # /redoc work with no internet access.
+    # Swagger UI and ReDoc assets are served from the fastapi-offline package, not a CDN:
+    # /docs and /redoc work with no internet access (see predictor.docs).
     app = FastAPIOffline(
         title="Service B: ML predictor",
         description=DESCRIPTION,
         version=API_VERSION,
         openapi_tags=TAGS,
+        swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
         lifespan=lifespan,
+        middleware=[Middleware(DocsContentSecurityPolicyMiddleware)],
     )
     app.include_router(routes.router)
     register_error_handlers(app)

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
 from predictor.config import Settings
-from predictor.errors import InputRejected
+from predictor.errors import InputRejected, ModelNotReady, PredictionFailed
 from predictor.model import LoadedModel
 from predictor.schemas import (
     ErrorMessage,
@@ -16,6 +16,7 @@ from predictor.schemas import (
     PredictResponse,
     Ready,
     ServiceInfo,
+    ValidationErrorBody,
 )
 from predictor.scoring import ModelSlot, Scorer
 
@@ -59,8 +60,19 @@ async def valid_text(body: PredictRequest, settings: SettingsDep) -> str:
     return text
 
 
-NOT_READY = {"model": ErrorMessage, "description": "No model is loaded yet (start-up training)."}
+# OpenAPI documentation of the answers: every status each route can return, with examples.
+def error_doc(description: str, detail: str) -> dict[str, Any]:
+    return {
+        "model": ErrorMessage,
+        "description": description,
+        "content": {"application/json": {"example": {"detail": detail}}},
+    }
+
+
+NOT_READY = error_doc("No model is loaded yet (start-up training).", ModelNotReady.detail)
+PREDICTION_FAILED = error_doc("The model failed on this input.", PredictionFailed.detail)
 VALIDATION_ERROR = {
+    "model": ValidationErrorBody,
     "description": "Invalid body: not JSON, `input` missing or not a string, blank, or too long.",
     "content": {
         "application/json": {
@@ -122,7 +134,7 @@ async def read_model_metadata(model: LoadedModelDep) -> dict[str, Any]:
     response_model=PredictResponse,
     responses={
         422: VALIDATION_ERROR,
-        500: {"model": ErrorMessage, "description": "The model failed on this input."},
+        500: PREDICTION_FAILED,
         503: NOT_READY,
     },
     tags=["model"],

@@ -52,24 +52,71 @@ class PredictResponse(BaseModel):
 
 
 class ServiceInfo(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"service": "service_b", "status": "running", "model_version": "v1"}]
+        }
+    )
+
     service: str = Field(examples=["service_b"])
     status: str = Field(examples=["running"])
     model_version: str | None = Field(description="Null until a model is loaded.")
 
 
 class Health(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
+
     status: str = Field(examples=["ok"])
 
 
 class Ready(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "ready", "model_version": "v1"}]}
+    )
+
     status: str = Field(examples=["ready"])
     model_version: str = Field(examples=["v1"])
+
+
+MODEL_METADATA_EXAMPLE: dict[str, Any] = {
+    "version": "v1",
+    "created_at": "2026-01-15T09:30:00.000000Z",
+    "classes": ["bird", "cat", "dog", "fish", "rabbit"],
+    "metrics": {
+        "train_size": 1200,
+        "test_size": 300,
+        "test_accuracy": 0.97,
+        "holdout_size": 200,
+        "holdout_accuracy": 0.95,
+    },
+    "data_sha256": {
+        "train": "205a94d84c3a1fbe7a116c484f2386ebb2ce22529fce972e195ed2347501b4de",
+        "holdout": "52842b435c831cf8889a0cbb6595108eb4bd1eda6432b078ab0580dcd3355fa0",
+    },
+    "artifact_sha256": "ef08f6f84db002a62eb8c24ca685ba351a9d49bd1dbd9b88cb07db451f68ea73",
+    "library_versions": {
+        "python": "3.11.7",
+        "scikit-learn": "1.9.1",
+        "numpy": "2.4.6",
+        "scipy": "1.17.1",
+        "skops": "0.16.0",
+    },
+    "config": {
+        "seed": 42,
+        "data": {"train_path": "data/animals.csv", "holdout_path": "data/holdout.csv"},
+        "classifier": {"C": 10.0, "max_iter": 2000},
+    },
+}
 
 
 class ModelMetadata(BaseModel):
     """What was trained, from what, how well, and with which libraries."""
 
-    model_config = ConfigDict(extra="allow", protected_namespaces=())
+    model_config = ConfigDict(
+        extra="allow",
+        protected_namespaces=(),
+        json_schema_extra={"examples": [MODEL_METADATA_EXAMPLE]},
+    )
 
     version: str = Field(examples=["v1"])
     created_at: datetime
@@ -85,3 +132,15 @@ class ErrorMessage(BaseModel):
     """Body of every error the service answers with, except request validation (422)."""
 
     detail: str = Field(examples=["Model is not loaded yet"])
+
+
+class ValidationErrorItem(BaseModel):
+    type: str = Field(examples=["string_too_long"])
+    loc: list[str | int] = Field(examples=[["body", "input"]])
+    msg: str = Field(examples=["input is 12000 characters long; the limit is 10000"])
+
+
+class ValidationErrorBody(BaseModel):
+    """Body of a 422: one item per problem found in the request (the input is not echoed)."""
+
+    detail: list[ValidationErrorItem]

@@ -1,10 +1,14 @@
-"""Settings from the environment, and the OpenAPI document."""
+"""Settings from the environment, the OpenAPI document and the offline docs pages."""
+
+import re
+from typing import Any
 
 import httpx
 import pytest
 from pydantic import ValidationError
 
 from gateway.config import Settings
+from gateway.docs import CONTENT_SECURITY_POLICY
 from gateway.main import create_app
 
 
@@ -66,6 +70,15 @@ def test_every_setting_is_documented() -> None:
     assert all(field.description for field in Settings.model_fields.values())
 
 
+def has_example(spec: dict[str, Any], response: dict[str, Any]) -> bool:
+    """Whether a documented response shows an example body (its own, or its schema's)."""
+    content = response["content"]["application/json"]
+    schema = content.get("schema", {})
+    if "$ref" in schema:
+        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return any(key in content or key in schema for key in ("example", "examples"))
+
+
 @pytest.mark.parametrize(
     "method, path, statuses",
     [
@@ -78,14 +91,41 @@ def test_every_setting_is_documented() -> None:
 def test_openapi_documents_every_status_with_an_example(
     method: str, path: str, statuses: set[str]
 ) -> None:
-    responses = create_app().openapi()["paths"][path][method]["responses"]
+    spec = create_app().openapi()
+    responses = spec["paths"][path][method]["responses"]
 
     assert set(responses) == statuses
-    for status in statuses - {"200"}:
-        content = responses[status]["content"]["application/json"]
-        assert "example" in content or "examples" in content
+    for status in statuses:
+        assert has_example(spec, responses[status]), status
+
+
+def test_openapi_has_title_description_version_and_tags() -> None:
+    spec = create_app().openapi()
+
+    assert spec["info"]["title"] and spec["info"]["description"] and spec["info"]["version"]
+    assert {tag["name"] for tag in spec["tags"]} == {"gateway", "service"}
+    for operations in spec["paths"].values():
+        assert all(operation["tags"] for operation in operations.values())
 
 
 async def test_docs_pages_are_served(client: httpx.AsyncClient) -> None:
     for page in ("/docs", "/redoc", "/openapi.json"):
         assert (await client.get(page)).status_code == 200
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_pages_load_assets_from_the_service_only(
+    client: httpx.AsyncClient, page: str
+) -> None:
+    response = await client.get(page)
+    assets = re.findall(r'(?:src|href)="([^"]+)"', response.text)
+
+    assert assets
+    for asset in assets:
+        assert asset.startswith("/static-offline-docs/"), asset
+        assert (await client.get(asset)).status_code == 200, asset
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+
+
+async def test_swagger_ui_shows_no_online_validator_badge(client: httpx.AsyncClient) -> None:
+    assert '"validatorUrl": null' in (await client.get("/docs")).text

@@ -128,29 +128,3 @@ async def test_model_returns_metadata_of_the_served_model(
     assert body["artifact_sha256"] == tiny_model.metadata["artifact_sha256"]
     assert "test_accuracy" in body["metrics"]
     assert "scikit-learn" in body["library_versions"]
-
-
-@pytest.mark.parametrize(
-    ("path", "method", "codes"),
-    [
-        ("/predict", "post", {"200", "422", "500", "503"}),
-        ("/ready", "get", {"200", "503"}),
-        ("/model", "get", {"200", "503"}),
-        ("/health", "get", {"200"}),
-        ("/", "get", {"200"}),
-    ],
-)
-async def test_openapi_documents_every_status_code(
-    client: httpx.AsyncClient, path: str, method: str, codes: set[str]
-) -> None:
-    schema = (await client.get("/openapi.json")).json()
-
-    assert codes <= set(schema["paths"][path][method]["responses"])
-
-
-@pytest.mark.parametrize("path", ["/docs", "/redoc"])
-async def test_api_docs_are_served(client: httpx.AsyncClient, path: str) -> None:
-    response = await client.get(path)
-
-    assert response.status_code == 200
-    assert "text/html" in response.headers["content-type"]

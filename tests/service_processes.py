@@ -1,16 +1,19 @@
-"""Service processes for the integration tests: `python main.py` on free loopback ports."""
+"""Service processes for the integration and browser tests: `python main.py` on free
+loopback ports. Also used by scripts/screenshots.py."""
 
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
+REPO_ROOT = Path(__file__).resolve().parents[1]
 PREDICTOR_READY_TIMEOUT = 120.0  # seconds; the first start trains a model
 GATEWAY_READY_TIMEOUT = 30.0
 CONNECT_TIMEOUT = 1.0  # the gateway's SERVICE_B_CONNECT_TIMEOUT in these tests
@@ -82,3 +85,25 @@ class ServiceProcess:
 
     def log_tail(self, lines: int = 40) -> str:
         return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+
+
+@contextmanager
+def running_services(
+    model_dir: Path, log_dir: Path
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Service B (training into an empty `model_dir`), then A forwarding to it; both stopped."""
+    predictor = ServiceProcess(
+        "service_b", free_port(), {"MODEL_DIR": str(model_dir)}, log_dir / "service_b.log"
+    )
+    gateway = ServiceProcess(
+        "service_a",
+        free_port(),
+        {"SERVICE_B_URL": f"{predictor.url}/predict"},
+        log_dir / "service_a.log",
+    )
+    with ExitStack() as stack:
+        stack.callback(predictor.stop)
+        predictor.start().wait_until_ok("/ready", PREDICTOR_READY_TIMEOUT)
+        stack.callback(gateway.stop)
+        gateway.start().wait_until_ok("/ready", GATEWAY_READY_TIMEOUT)
+        yield gateway, predictor
