@@ -8,8 +8,10 @@ import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -100,9 +102,40 @@ def invalid_field(
     return RequestValidationError([error])
 
 
+NOT_A_JSON_OBJECT = (
+    'Body must be a JSON object such as {"data": "cat image data", "forward_to_model": true}, '
+    "sent with Content-Type: application/json"
+)
+NOT_UTF8_JSON = "Body is not UTF-8 encoded JSON"
+
+
 def register_error_handlers(app: FastAPI) -> None:
     """Map every domain error to `{"detail": ...}` with its status code and headers."""
     app.add_exception_handler(GatewayError, _gateway_error)
+    app.add_exception_handler(RequestValidationError, _request_invalid)
+    app.add_exception_handler(HTTPException, _http_error)
+
+
+async def _request_invalid(_: Request, error: Exception) -> JSONResponse:
+    # FastAPI's format, minus the echoed input (it can be a megabyte), and with a hint when
+    # the body is not a JSON object at all: the usual cause is a missing Content-Type.
+    assert isinstance(error, RequestValidationError)
+    details = []
+    for item in error.errors():
+        detail = {key: item[key] for key in ("type", "loc", "msg", "ctx") if key in item}
+        if tuple(item.get("loc", ())) == ("body",) and item.get("type") == "model_attributes_type":
+            detail["msg"] = NOT_A_JSON_OBJECT
+        details.append(detail)
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(details)})
+
+
+async def _http_error(request: Request, error: Exception) -> Response:
+    # FastAPI answers 400 for a JSON body that is not UTF-8; it is invalid JSON like any other.
+    assert isinstance(error, HTTPException)
+    if error.status_code == 400 and isinstance(error.__cause__, UnicodeDecodeError):
+        body = {"detail": [{"type": "json_invalid", "loc": ["body"], "msg": NOT_UTF8_JSON}]}
+        return JSONResponse(status_code=422, content=body)
+    return await http_exception_handler(request, error)
 
 
 async def _gateway_error(_: Request, error: Exception) -> JSONResponse:

@@ -147,3 +147,34 @@ async def test_chunked_body_under_limit_is_accepted(client: httpx.AsyncClient) -
     )
 
     assert response.status_code == 200
+
+
+async def test_form_encoded_body_gives_422_that_names_the_content_type(
+    client: httpx.AsyncClient, predictor: respx.Router
+) -> None:
+    response = await client.post("/process", data={"data": "cat"})
+
+    assert response.status_code == 422
+    assert "Content-Type: application/json" in response.json()["detail"][0]["msg"]
+    assert predictor.calls.call_count == 0
+
+
+async def test_json_body_that_is_not_utf8_gives_422(
+    client: httpx.AsyncClient, predictor: respx.Router
+) -> None:
+    response = await client.post(
+        "/process", content=b'{"data": "\xff\xfe"}', headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["type"] == "json_invalid"
+    assert predictor.calls.call_count == 0
+
+
+async def test_validation_errors_do_not_echo_the_input(client: httpx.AsyncClient) -> None:
+    secret = "x" * 50
+    response = await client.post("/process", json={"data": 42, "note": secret})
+
+    assert response.status_code == 422
+    assert "input" not in response.json()["detail"][0]
+    assert secret not in response.text
