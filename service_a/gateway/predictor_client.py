@@ -39,24 +39,24 @@ _CANNOT_CONNECT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 _AIOHTTP_CANNOT_CONNECT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
 
 
-def build_http_client(
-    settings: Settings, transport: httpx.AsyncBaseTransport | None = None
-) -> httpx.AsyncClient:
-    """The shared client: pooled keep-alive connections, separate connect and read timeouts.
+def build_transport(settings: Settings) -> httpx.AsyncBaseTransport:
+    """The network transport to B: pooled keep-alive connections, SERVICE_B_TRANSPORT's kind.
 
-    `transport` replaces the network transport (tests pass a mock); otherwise
-    SERVICE_B_TRANSPORT picks httpx-aiohttp's transport or httpx's own.
+    httpx-aiohttp's transport is the default: on the lab machine httpx's own transport
+    used about 5 ms of CPU per request under concurrency, against under 1 ms.
     """
     limits = httpx.Limits(
         max_connections=settings.SERVICE_B_POOL_SIZE,
         max_keepalive_connections=settings.SERVICE_B_POOL_SIZE,
         keepalive_expiry=settings.SERVICE_B_KEEPALIVE_EXPIRY,
     )
-    if transport is None:
-        if settings.SERVICE_B_TRANSPORT == "aiohttp":
-            transport = AiohttpTransport(limits=limits, trust_env=False)
-        else:
-            transport = httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    if settings.SERVICE_B_TRANSPORT == "aiohttp":
+        return AiohttpTransport(limits=limits, trust_env=False)
+    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+
+
+def build_http_client(settings: Settings, transport: httpx.AsyncBaseTransport) -> httpx.AsyncClient:
+    """The shared client over `transport`, with separate connect and read timeouts."""
     timeout = httpx.Timeout(
         connect=settings.SERVICE_B_CONNECT_TIMEOUT,
         read=settings.SERVICE_B_READ_TIMEOUT,
@@ -98,20 +98,40 @@ def describe(error: BaseException) -> str:
 
 
 class PredictorClient:
-    """Calls the predictor's predict and ready endpoints through one shared httpx client."""
+    """Calls the predictor's predict and ready endpoints through one shared httpx client.
+
+    Requests are built by the client (base timeouts and headers) and sent straight to its
+    transport: AsyncClient.send adds cookie, auth and redirect handling that these
+    internal calls never use, measured at 0.13 ms of CPU per request (15 % of the
+    gateway's cost of a forwarded request).
+    """
 
     def __init__(
-        self, http: httpx.AsyncClient, predict_url: str, ready_url: str, retry_after: int
+        self,
+        http: httpx.AsyncClient,
+        transport: httpx.AsyncBaseTransport,
+        predict_url: str,
+        ready_url: str,
+        retry_after: int,
     ) -> None:
         self._http = http
+        self._transport = transport
         # Parsed once: httpx would parse a string URL again on every call.
         self._predict_url = httpx.URL(predict_url)
         self._ready_url = httpx.URL(ready_url)
         self._retry_after = retry_after
 
     @classmethod
-    def from_settings(cls, http: httpx.AsyncClient, settings: Settings) -> "PredictorClient":
-        return cls(http, settings.predict_url, settings.ready_url, settings.SERVICE_B_RETRY_AFTER)
+    def from_settings(
+        cls, http: httpx.AsyncClient, transport: httpx.AsyncBaseTransport, settings: Settings
+    ) -> "PredictorClient":
+        return cls(
+            http,
+            transport,
+            settings.predict_url,
+            settings.ready_url,
+            settings.SERVICE_B_RETRY_AFTER,
+        )
 
     async def predict(self, data: str, request_id: str) -> bytes:
         """The predictor's body for `data`, unchanged, once it is checked to be a prediction."""
@@ -159,8 +179,14 @@ class PredictorClient:
         content: bytes | None = None,
     ) -> httpx.Response:
         """One request with its body read; transport failures become domain errors."""
+        request = self._http.build_request(method, url, content=content, headers=headers)
         try:
-            return await self._http.request(method, url, content=content, headers=headers)
+            response = await self._transport.handle_async_request(request)
+            try:
+                await response.aread()
+            finally:
+                await response.aclose()
+            return response
         except _TRANSPORT_ERRORS as failure:
             error = error_for(failure, self._retry_after)
             log = logger.error if isinstance(error, PredictorBadResponse) else logger.warning

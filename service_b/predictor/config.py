@@ -23,6 +23,8 @@ class Settings(BaseSettings):
         "info", description="Log level of the service and of uvicorn."
     )
 
+    ACCESS_LOG: bool = Field(True, description="uvicorn's access log: one line per request.")
+
     TRAINING_CONFIG: Path = Field(
         Path("training.toml"),
         description="Training config file (TOML), relative to service_b/ unless absolute.",

@@ -128,4 +128,5 @@ def run() -> None:
         log_level=settings.LOG_LEVEL,
         loop="uvloop",
         http="httptools",
+        access_log=settings.ACCESS_LOG,
     )
