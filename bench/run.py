@@ -1,0 +1,367 @@
+"""Throughput benchmark: both services as local processes, driven by wrk.
+
+    python bench/run.py [--duration SECONDS] [--warmup SECONDS] [--out DIR]
+
+Starts service_b (batching on, then a second one with batching off) and service_a from
+the working tree, each with its own venv, on free loopback ports; runs every load phase
+with wrk (Debian package `wrk`); prints a markdown table and saves it with a JSON report
+in bench/results/. Needs only the standard library.
+"""
+
+import argparse
+import contextlib
+import csv
+import json
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+LUA_TEMPLATE = ROOT / "bench" / "wrk_report.lua"
+SAMPLE_TEXTS = ROOT / "service_b" / "data" / "holdout.csv"
+READY_TIMEOUT_S = 300
+THREADS_FOR_CONCURRENCY = {1: 1, 64: 2}
+# uvicorn's access log is off in every service (both alike); the gateway still writes its
+# one line per input. See the README's Benchmark section for its cost.
+COMMON_ENV = {"ACCESS_LOG": "false"}
+
+
+@dataclass
+class Phase:
+    name: str
+    service: str
+    path: str
+    concurrency: int
+    requests: int
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+
+@dataclass
+class Service:
+    name: str
+    port: int
+    process: subprocess.Popen[bytes]
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def rss_mb(self) -> float:
+        """Resident memory of the server process and its children (uvicorn workers)."""
+        pids = [self.process.pid, *_children(self.process.pid)]
+        return round(sum(_rss_kb(pid) for pid in pids) / 1024, 1)
+
+
+def _children(pid: int) -> list[int]:
+    with contextlib.suppress(OSError):
+        found = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+        return [int(child) for child in found] + [
+            grandchild for child in found for grandchild in _children(int(child))
+        ]
+    return []
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def wait_until_ok(url: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + READY_TIMEOUT_S
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: the process exited with {process.returncode}")
+        with (
+            contextlib.suppress(urllib.error.URLError, ConnectionError),
+            urllib.request.urlopen(url, timeout=2) as response,
+        ):
+            if response.status == 200:
+                return
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready after {READY_TIMEOUT_S} s")
+
+
+@contextlib.contextmanager
+def running(name: str, folder: str, env: dict[str, str], log_dir: Path) -> Iterator[Service]:
+    port = free_port()
+    python = ROOT / folder / ".venv" / "bin" / "python"
+    log = (log_dir / f"{name}.log").open("wb")
+    process = subprocess.Popen(
+        [str(python), "main.py"],
+        cwd=ROOT / folder,
+        env={**os.environ, **COMMON_ENV, **env, "HOST": "127.0.0.1", "PORT": str(port)},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    service = Service(name, port, process)
+    try:
+        wait_until_ok(f"{service.url}/ready", process)
+        yield service
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        log.close()
+
+
+def lua_script(bodies: list[str], folder: Path, name: str) -> Path:
+    entries = ",\n".join(f"  [==[{body}]==]" for body in bodies)
+    script = folder / f"{name}.lua"
+    script.write_text(LUA_TEMPLATE.read_text().replace("__BODIES__", "{\n" + entries + "\n}", 1))
+    return script
+
+
+def run_wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict[str, int]:
+    threads = THREADS_FOR_CONCURRENCY.get(concurrency, 2)
+    duration = f"{max(1, round(seconds))}s"  # wrk takes whole seconds
+    command = [
+        "wrk", f"-t{threads}", f"-c{concurrency}", f"-d{duration}", "--timeout", "10s",
+        "-s", str(script), url,
+    ]  # fmt: skip
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    for line in output.splitlines():
+        if line.startswith("BENCH_JSON "):
+            return json.loads(line.removeprefix("BENCH_JSON "))
+    raise RuntimeError(f"wrk printed no summary:\n{output}")
+
+
+def phase(
+    name: str, service: Service, path: str, script: Path, concurrency: int, seconds: float
+) -> Phase:
+    raw = run_wrk(service.url + path, script, concurrency, seconds)
+    errors = sum(raw[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts"))
+    result = Phase(
+        name=name,
+        service=service.name,
+        path=path,
+        concurrency=concurrency,
+        requests=raw["requests"],
+        rps=round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
+        p50_ms=round(raw["p50_us"] / 1000, 3),
+        p99_ms=round(raw["p99_us"] / 1000, 3),
+        errors=errors + raw["non_2xx"],
+    )
+    print(f"  {name:<34} {result.rps:>9.1f} req/s  p50 {result.p50_ms:>7.2f} ms  "
+          f"p99 {result.p99_ms:>7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
+    return result
+
+
+def sample_texts() -> list[str]:
+    with SAMPLE_TEXTS.open(newline="") as rows:
+        return [row["text"] for row in csv.DictReader(rows)]
+
+
+def run(seconds: float, warmup: float, out: Path, gateway_workers: int) -> dict[str, object]:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is not installed: apt-get install -y wrk")
+    out.mkdir(parents=True, exist_ok=True)
+    texts = sample_texts()
+    process_fwd = lua_script(
+        [json.dumps({"data": t, "forward_to_model": True}) for t in texts], out, "process_fwd"
+    )
+    process_log = lua_script(
+        [json.dumps({"data": t, "forward_to_model": False}) for t in texts], out, "process_log"
+    )
+    predict = lua_script([json.dumps({"input": t}) for t in texts], out, "predict")
+
+    # A model trained from the working tree's config and data, not a stale local one, in
+    # its own process (as the image does at build time): a predictor that trained at
+    # start-up carries the training's heap and threads and measured up to 2x slower.
+    models = out / "models"
+    shutil.rmtree(models, ignore_errors=True)
+    print("training the model", flush=True)
+    subprocess.run(
+        [str(ROOT / "service_b" / ".venv" / "bin" / "python"), "-m", "predictor.train",
+         "--output-dir", str(models)],
+        cwd=ROOT / "service_b", check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    predictor_env = {"MODEL_DIR": str(models)}
+
+    phases: list[Phase] = []
+    memory: dict[str, dict[str, float]] = {}
+    with running(
+        "service_b", "service_b", {**predictor_env, "BATCHING_ENABLED": "true"}, out
+    ) as predictor:
+        gateway_env = {
+            "SERVICE_B_URL": f"{predictor.url}/predict",
+            "WORKERS": str(gateway_workers),
+        }
+        with running("service_a", "service_a", gateway_env, out) as gateway:
+            print(f"warm-up {warmup:.0f} s per path", flush=True)
+            for service, path, script in (
+                (predictor, "/predict", predict),
+                (gateway, "/process", process_fwd),
+            ):
+                run_wrk(service.url + path, script, 64, warmup)
+            memory = {s.name: {"after_warmup_mb": s.rss_mb()} for s in (gateway, predictor)}
+            print("batching on", flush=True)
+            phases += [
+                phase("predict c=1 (batching on)", predictor, "/predict", predict, 1, seconds),
+                phase("predict c=64 (batching on)", predictor, "/predict", predict, 64, seconds),
+                phase("process forward c=1", gateway, "/process", process_fwd, 1, seconds),
+                phase("process forward c=64", gateway, "/process", process_fwd, 64, seconds),
+                phase("process no forward c=64", gateway, "/process", process_log, 64, seconds),
+            ]
+            for service in (gateway, predictor):
+                memory[service.name]["after_run_mb"] = service.rss_mb()
+    with running(
+        "service_b_unbatched", "service_b", {**predictor_env, "BATCHING_ENABLED": "false"}, out
+    ) as unbatched:
+        run_wrk(unbatched.url + "/predict", predict, 64, warmup)
+        print("batching off", flush=True)
+        phases += [
+            phase("predict c=1 (batching off)", unbatched, "/predict", predict, 1, seconds),
+            phase("predict c=64 (batching off)", unbatched, "/predict", predict, 64, seconds),
+        ]
+
+    report = {
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "platform": platform.platform(),
+        },
+        "seconds_per_phase": seconds,
+        "gateway_workers": gateway_workers,
+        "service_env": COMMON_ENV,
+        "phases": [asdict(p) for p in phases],
+        "memory": memory,
+        "requests_through": {
+            name: sum(p.requests for p in phases if p.service == name or forwarded(p, name))
+            for name in ("service_a", "service_b")
+        },
+    }
+    report["targets"] = targets(report)
+    (out / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    (out / "latest.md").write_text(markdown(report))
+    print(markdown(report))
+    return report
+
+
+def forwarded(p: Phase, name: str) -> bool:
+    """Requests that reached the batching predictor through the gateway."""
+    return name == "service_b" and p.service == "service_a" and "no forward" not in p.name
+
+
+def targets(report: dict) -> list[dict[str, object]]:
+    by_name = {p["name"]: p for p in report["phases"]}
+
+    def rps(name: str) -> float:
+        return by_name[name]["rps"]
+
+    def p50(name: str) -> float:
+        return by_name[name]["p50_ms"]
+
+    checks = [
+        (
+            "gateway forward c=64 rps >= 0.6 x predict c=64 rps",
+            rps("process forward c=64") / rps("predict c=64 (batching on)"),
+            0.6,
+            ">=",
+        ),
+        (
+            "gateway forward c=1 p50 <= 2 x predict c=1 p50",
+            p50("process forward c=1") / p50("predict c=1 (batching on)"),
+            2.0,
+            "<=",
+        ),
+        (
+            "predict c=64 rps: batching on >= 3 x off",
+            rps("predict c=64 (batching on)") / rps("predict c=64 (batching off)"),
+            3.0,
+            ">=",
+        ),
+        (
+            "predict c=1 p50: batching on <= 1.2 x off",
+            p50("predict c=1 (batching on)") / p50("predict c=1 (batching off)"),
+            1.2,
+            "<=",
+        ),
+        ("errors and non-2xx in all phases", sum(p["errors"] for p in report["phases"]), 0, "<="),
+    ]
+    checks += [
+        (
+            f"{name} RSS growth MB (warm-up to end)",
+            round(mem["after_run_mb"] - mem["after_warmup_mb"], 1),
+            20,
+            "<",
+        )
+        for name, mem in report["memory"].items()
+    ]
+    results = []
+    for label, value, limit, op in checks:
+        met = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
+        results.append({"target": label, "value": round(value, 3), "limit": f"{op} {limit}",
+                        "met": met})  # fmt: skip
+    return results
+
+
+def markdown(report: dict) -> str:
+    machine = report["machine"]
+    lines = [
+        f"Benchmark of {report['created_at']} on {machine['cores']} cores, "
+        f"Python {machine['python']}, {report['seconds_per_phase']} s per phase, "
+        f"service_a workers: {report['gateway_workers']}, "
+        f"env {report['service_env']} (load generator: wrk).",
+        "",
+        "| phase | concurrency | requests | req/s | p50 ms | p99 ms | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    lines += [
+        f"| {p['name']} | {p['concurrency']} | {p['requests']} | {p['rps']} | "
+        f"{p['p50_ms']} | {p['p99_ms']} | {p['errors']} |"
+        for p in report["phases"]
+    ]
+    lines += ["", "| service | RSS after warm-up MB | RSS after run MB | requests served |",
+              "|---|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        f"| {name} | {mem['after_warmup_mb']} | {mem['after_run_mb']} | "
+        f"{report['requests_through'][name]} |"
+        for name, mem in report["memory"].items()
+    ]
+    lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
+    lines += [
+        f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else '**no**'} |"
+        for t in report["targets"]
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="Benchmark both services with wrk.")
+    parser.add_argument("--duration", type=float, default=40, help="seconds per phase")
+    parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up per path")
+    parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
+    parser.add_argument(
+        "--gateway-workers", type=int, default=1, help="uvicorn workers of service_a (WORKERS)"
+    )
+    args = parser.parse_args()
+    run(args.duration, args.warmup, args.out, args.gateway_workers)
+
+
+if __name__ == "__main__":
+    main()
