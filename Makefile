@@ -5,7 +5,7 @@ help:
 	@echo "make run     start both services locally (each in its own venv)"
 	@echo "make test    lint + every test (the command CI runs)"
 	@echo "make format  apply ruff format and safe fixes"
-	@echo "make bench   run the throughput benchmark (bench/README)"
+	@echo "make bench   run the throughput benchmark (README: Benchmark)"
 	@echo "make clean   remove venvs, caches and locally trained models"
 
 run:

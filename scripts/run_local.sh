@@ -28,8 +28,8 @@ stop_all() {
   fi
 }
 trap stop_all EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+# Ctrl-C or a TERM is the normal way to stop: a clean exit, not an error for make.
+trap 'exit 0' INT TERM
 
 echo "Starting service_b on port $b_port"
 (cd service_b && PORT=$b_port exec .venv/bin/python main.py) &
