@@ -82,8 +82,7 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
 def models_dir_for(settings: Settings) -> Path:
     if settings.model_dir_override is not None:
         return settings.model_dir_override
-    config = TrainingConfig.from_file(settings.training_config_path)
-    return config.resolve(config.output_dir)
+    return TrainingConfig.from_file(settings.training_config_path).models_dir
 
 
 async def start_loading(settings: Settings, slot: ModelSlot) -> asyncio.Task[None] | None:

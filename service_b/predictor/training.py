@@ -63,6 +63,11 @@ class TrainingConfig(BaseModel):
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path
 
+    @property
+    def models_dir(self) -> Path:
+        """Where versions go when MODEL_DIR does not say otherwise."""
+        return self.resolve(self.output_dir)
+
 
 @dataclass(frozen=True)
 class LabelledTexts:
@@ -140,7 +145,7 @@ def train(config: TrainingConfig, output_dir: Path | None = None) -> PublishedMo
         },
         "config": config.model_dump(mode="json"),
     }
-    published = publish(pipeline, metadata, output_dir or config.resolve(config.output_dir))
+    published = publish(pipeline, metadata, output_dir or config.models_dir)
     logger.info("Trained model %s: %s", published.version, metrics)
     return published
 
