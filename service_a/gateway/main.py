@@ -17,7 +17,8 @@ from gateway.docs import SWAGGER_UI_PARAMETERS, DocsContentSecurityPolicyMiddlew
 from gateway.errors import UnexpectedErrorMiddleware, register_error_handlers
 from gateway.logging_setup import configure_logging, uvicorn_log_config
 from gateway.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
-from gateway.predictor_client import PredictorClient, build_http_client, build_transport
+from gateway.predictor_client import PredictorClient, build_transport
+from gateway.processing import InputProcessor
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
 """The service_a folder, where the top-level `main.py` (the `main:app` import string) lives."""
@@ -42,8 +43,8 @@ TAGS = [
 class State(TypedDict):
     """Lifespan state, copied into every request's `request.state`."""
 
-    settings: Settings
     predictor: PredictorClient
+    processor: InputProcessor
 
 
 def create_app(
@@ -55,13 +56,10 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        network = transport or build_transport(settings)
-        # Closing the client closes its transport and the pooled connections.
-        async with build_http_client(settings, network) as http_client:
-            yield {
-                "settings": settings,
-                "predictor": PredictorClient.from_settings(http_client, network, settings),
-            }
+        # Closing the transport closes the pooled connections.
+        async with transport or build_transport(settings) as network:
+            predictor = PredictorClient.from_settings(network, settings)
+            yield {"predictor": predictor, "processor": InputProcessor(predictor, settings)}
 
     # Swagger UI and ReDoc assets are served from the fastapi-offline package, not a CDN:
     # /docs and /redoc work with no internet access (see gateway.docs).

@@ -4,16 +4,15 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 
-from gateway.config import Settings
 from gateway.errors import (
     PredictorBadResponse,
     PredictorNotReady,
     PredictorTimeout,
     PredictorUnavailable,
-    invalid_field,
 )
-from gateway.logging_setup import current_request_id, log_input
+from gateway.logging_setup import current_request_id
 from gateway.predictor_client import PredictorClient
+from gateway.processing import InputProcessor
 from gateway.schemas import (
     LOGGED_STATUS,
     PREDICTION_EXAMPLE,
@@ -24,7 +23,6 @@ from gateway.schemas import (
     Ready,
     ServiceInfo,
     ValidationErrorBody,
-    process_response_body,
 )
 
 SERVICE_NAME = "service_a"
@@ -32,35 +30,16 @@ SERVICE_NAME = "service_a"
 router = APIRouter()
 
 
-async def get_settings(request: Request) -> Settings:
-    return request.state.settings
-
-
 async def get_predictor(request: Request) -> PredictorClient:
     return request.state.predictor
 
 
-SettingsDep = Annotated[Settings, Depends(get_settings)]
+async def get_processor(request: Request) -> InputProcessor:
+    return request.state.processor
+
+
 PredictorDep = Annotated[PredictorClient, Depends(get_predictor)]
-
-
-async def valid_process_request(body: ProcessRequest, settings: SettingsDep) -> ProcessRequest:
-    """The request body, once it passes the rules that depend on settings."""
-    if len(body.data) > settings.MAX_DATA_CHARS:
-        raise invalid_field(
-            "data",
-            "string_too_long",
-            f"String should have at most {settings.MAX_DATA_CHARS} characters",
-            {"max_length": settings.MAX_DATA_CHARS},
-        )
-    if body.forward_to_model and not body.data.strip():
-        raise invalid_field(
-            "data", "blank", "data must contain a non-whitespace character to be forwarded"
-        )
-    return body
-
-
-ValidProcessRequest = Annotated[ProcessRequest, Depends(valid_process_request)]
+ProcessorDep = Annotated[InputProcessor, Depends(get_processor)]
 
 
 # OpenAPI documentation of the answers: every status each route can return, with examples.
@@ -201,12 +180,7 @@ async def read_readiness(predictor: PredictorDep) -> dict[str, str]:
     openapi_extra=PROCESS_OPENAPI_EXTRA,
     tags=["gateway"],
 )
-async def process_input(
-    body: ValidProcessRequest, settings: SettingsDep, predictor: PredictorDep
-) -> Response:
+async def process_input(body: ProcessRequest, processor: ProcessorDep) -> Response:
     """Log the input; unless `forward_to_model` is false, return service B's prediction too."""
-    log_input(body.data, body.forward_to_model, settings.LOG_PREVIEW_CHARS)
-    prediction = None
-    if body.forward_to_model:
-        prediction = await predictor.predict(body.data, current_request_id())
-    return Response(process_response_body(prediction), media_type="application/json")
+    answer = await processor.process(body, current_request_id())
+    return Response(answer, media_type="application/json")
