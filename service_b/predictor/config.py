@@ -50,9 +50,10 @@ class Settings(BaseSettings):
     BATCHING_ENABLED: bool = Field(True, description="Score concurrent requests together.")
     BATCH_MAX_SIZE: int = Field(64, ge=1, description="Most requests scored in one model call.")
     BATCH_MAX_WAIT_MS: float = Field(
-        2.0,
+        0.0,
         ge=0,
-        description="Longest time a request waits for others to join its batch, under load.",
+        description="Longest time a batch waits for more requests to join it, under load. "
+        "0: no waiting; a batch is whatever queued while the model scored the previous one.",
     )
 
     @property

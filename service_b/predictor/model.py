@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import sklearn
 import skops.io
 from sklearn.pipeline import Pipeline
 
@@ -45,7 +46,11 @@ class LoadedModel:
 
     def score(self, texts: list[str]) -> list[Score]:
         """Classify texts in one call; row i of the answer belongs to texts[i]."""
-        probabilities = self.pipeline.predict_proba(texts)
+        # The pipeline's parameters were checked when it was fitted, and TF-IDF features
+        # are finite by construction: skipping both checks saves about 0.25 ms per call
+        # (a sixth of a one-text call), with identical answers.
+        with sklearn.config_context(skip_parameter_validation=True, assume_finite=True):
+            probabilities = self.pipeline.predict_proba(texts)
         best = np.argmax(probabilities, axis=1)
         classes = self.pipeline.classes_
         return [

@@ -55,10 +55,12 @@ class DirectScorer:
 class MicroBatcher:
     """Gathers concurrent requests and scores them in one model call.
 
-    A batch closes when it holds `max_size` requests, or `max_wait` seconds after
-    it started gathering. It waits only under load (the previous batch held more than
-    one request): a lone caller is scored at once, so batching costs it nothing.
-    While the model scores a batch, new requests queue up and form the next one.
+    While the model scores a batch, new requests queue up and form the next one (at most
+    `max_size` of them). With `max_wait` > 0, a batch under load (the previous one held
+    more than one request) also waits up to `max_wait` seconds to fill; a lone caller is
+    never made to wait. The default is 0: on the lab machine any wait lowered the
+    gateway's forwarding throughput (about 15 % for 2 ms), because the predictor then
+    sat idle while the gateway waited for its answers.
     """
 
     def __init__(
@@ -104,7 +106,7 @@ class MicroBatcher:
                 # made to wait for company that is not coming.
                 if loop.time() - idle_since >= self._max_wait:
                     under_load = False
-            if under_load:
+            if under_load and self._max_wait > 0:
                 await self._gather_more()
             batch = [
                 self._pending.popleft() for _ in range(min(self._max_size, len(self._pending)))

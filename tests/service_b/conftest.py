@@ -71,7 +71,7 @@ def make_settings(tmp_path: Path, tiny_config_path: Path) -> Callable[..., Setti
             "MAX_INPUT_CHARS": 200,
             "BATCHING_ENABLED": True,
             "BATCH_MAX_SIZE": 64,
-            "BATCH_MAX_WAIT_MS": 2.0,
+            "BATCH_MAX_WAIT_MS": 0.0,
             "LOG_LEVEL": "warning",
         }
         values.update(overrides)

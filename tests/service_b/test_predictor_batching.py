@@ -181,6 +181,20 @@ async def test_batches_never_exceed_max_size() -> None:
     assert sum(fake.batch_sizes) == 100
 
 
+async def test_requests_queued_while_the_model_is_busy_form_the_next_batch_with_no_wait() -> None:
+    fake = FakePipeline(delay=0.05)
+
+    async with running_batcher(fake, max_wait=0.0) as batcher:
+        first = asyncio.ensure_future(batcher.score("arrives alone"))
+        await asyncio.to_thread(fake.started.wait, 5)  # the model is now busy with it
+        texts = varied_texts(20)
+        results = await asyncio.gather(*(batcher.score(text) for text in texts))
+        await first
+
+    assert fake.batch_sizes == [1, 20]
+    assert [score for score, _ in results] == [expected_score(t) for t in texts]
+
+
 async def test_batch_max_size_setting_limits_batches(
     fake_app: Callable[..., FastAPI], open_client: OpenClient
 ) -> None:

@@ -100,6 +100,21 @@ def test_real_model_classifies_everyday_phrasing(
     assert score.label == label, f"{text!r} -> {score.label} ({score.confidence:.2f})"
 
 
+def test_real_model_scores_equal_the_fully_checked_pipeline(
+    real_model: LoadedModel, real_config: TrainingConfig
+) -> None:
+    # score() skips scikit-learn's parameter and finiteness checks; the answers must not move.
+    texts = load_labelled_texts(real_config.resolve(real_config.data.holdout_path)).texts
+    checked = real_model.pipeline.predict_proba(texts)
+
+    scores = real_model.score(texts)
+
+    assert [s.label for s in scores] == [
+        str(real_model.pipeline.classes_[row.argmax()]) for row in checked
+    ]
+    assert [s.confidence for s in scores] == [float(row.max()) for row in checked]
+
+
 @pytest.mark.parametrize(("text", "label"), EVERYDAY_PHRASINGS)
 def test_everyday_phrasing_is_not_in_the_training_data(
     training_texts: list[str], text: str, label: str
