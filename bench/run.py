@@ -1,11 +1,13 @@
 """Throughput benchmark: both services as local processes, driven by wrk.
 
     python bench/run.py [--duration SECONDS] [--warmup SECONDS] [--out DIR]
+                        [--gateway-workers N] [--slices N]
 
-Starts service_b (batching on, then a second one with batching off) and service_a from
-the working tree, each with its own venv, on free loopback ports; runs every load phase
-with wrk (Debian package `wrk`); prints a markdown table and saves it with a JSON report
-in bench/results/. Needs only the standard library.
+Starts service_b twice (batching on, batching off) and service_a (forwarding to the first)
+from the working tree, each with its own venv, on free loopback ports; runs every load
+phase with wrk (Debian package `wrk`), the phases that a target compares in alternating
+slices; prints a markdown table and saves it with a JSON report in bench/results/. Needs
+only the standard library.
 """
 
 import argparse
@@ -16,6 +18,7 @@ import os
 import platform
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -149,23 +152,57 @@ def run_wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict[st
     raise RuntimeError(f"wrk printed no summary:\n{output}")
 
 
-def phase(
-    name: str, service: Service, path: str, script: Path, concurrency: int, seconds: float
-) -> Phase:
-    raw = run_wrk(service.url + path, script, concurrency, seconds)
-    errors = sum(raw[key] for key in ("connect_errors", "read_errors", "write_errors", "timeouts"))
-    result = Phase(
-        name=name,
-        service=service.name,
-        path=path,
-        concurrency=concurrency,
-        requests=raw["requests"],
-        rps=round(raw["requests"] / (raw["duration_us"] / 1e6), 1),
-        p50_ms=round(raw["p50_us"] / 1000, 3),
-        p99_ms=round(raw["p99_us"] / 1000, 3),
-        errors=errors + raw["non_2xx"],
+@dataclass
+class Load:
+    """One load phase's target: a service's path and the wrk script that posts to it."""
+
+    name: str
+    service: Service
+    path: str
+    script: Path
+    concurrency: int
+
+    def run(self, seconds: float) -> dict[str, int]:
+        return run_wrk(self.service.url + self.path, self.script, self.concurrency, seconds)
+
+
+def phase(load: Load, seconds: float) -> Phase:
+    return summarize(load, [load.run(seconds)])
+
+
+def alternating_phases(loads: list[Load], seconds: float, slices: int) -> list[Phase]:
+    """Phases run in turn in short slices, so drift in the machine's speed hits all alike.
+
+    Each phase gets `seconds` in all. Its req/s is over all its slices; its p50 is the
+    median of the slices' p50s and its p99 the highest slice p99 (wrk reports percentiles,
+    not histograms, so slices cannot be merged exactly).
+    """
+    raws: dict[str, list[dict[str, int]]] = {load.name: [] for load in loads}
+    for _ in range(slices):
+        for load in loads:
+            raws[load.name].append(load.run(seconds / slices))
+    return [summarize(load, raws[load.name]) for load in loads]
+
+
+def summarize(load: Load, raws: list[dict[str, int]]) -> Phase:
+    errors = sum(
+        raw[key]
+        for raw in raws
+        for key in ("connect_errors", "read_errors", "write_errors", "timeouts", "non_2xx")
     )
-    print(f"  {name:<34} {result.rps:>9.1f} req/s  p50 {result.p50_ms:>7.2f} ms  "
+    requests = sum(raw["requests"] for raw in raws)
+    result = Phase(
+        name=load.name,
+        service=load.service.name,
+        path=load.path,
+        concurrency=load.concurrency,
+        requests=requests,
+        rps=round(requests / (sum(raw["duration_us"] for raw in raws) / 1e6), 1),
+        p50_ms=round(statistics.median(raw["p50_us"] for raw in raws) / 1000, 3),
+        p99_ms=round(max(raw["p99_us"] for raw in raws) / 1000, 3),
+        errors=errors,
+    )
+    print(f"  {load.name:<34} {result.rps:>9.1f} req/s  p50 {result.p50_ms:>7.2f} ms  "
           f"p99 {result.p99_ms:>7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
     return result
 
@@ -175,7 +212,9 @@ def sample_texts() -> list[str]:
         return [row["text"] for row in csv.DictReader(rows)]
 
 
-def run(seconds: float, warmup: float, out: Path, gateway_workers: int) -> dict[str, object]:
+def run(
+    seconds: float, warmup: float, out: Path, gateway_workers: int, slices: int
+) -> dict[str, object]:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     out.mkdir(parents=True, exist_ok=True)
@@ -203,40 +242,47 @@ def run(seconds: float, warmup: float, out: Path, gateway_workers: int) -> dict[
 
     phases: list[Phase] = []
     memory: dict[str, dict[str, float]] = {}
-    with running(
-        "service_b", "service_b", {**predictor_env, "BATCHING_ENABLED": "true"}, out
-    ) as predictor:
-        gateway_env = {
-            "SERVICE_B_URL": f"{predictor.url}/predict",
-            "WORKERS": str(gateway_workers),
-        }
-        with running("service_a", "service_a", gateway_env, out) as gateway:
-            print(f"warm-up {warmup:.0f} s per path", flush=True)
-            for service, path, script in (
-                (predictor, "/predict", predict),
-                (gateway, "/process", process_fwd),
-            ):
-                run_wrk(service.url + path, script, 64, warmup)
-            memory = {s.name: {"after_warmup_mb": s.rss_mb()} for s in (gateway, predictor)}
-            print("batching on", flush=True)
-            phases += [
-                phase("predict c=1 (batching on)", predictor, "/predict", predict, 1, seconds),
-                phase("predict c=64 (batching on)", predictor, "/predict", predict, 64, seconds),
-                phase("process forward c=1", gateway, "/process", process_fwd, 1, seconds),
-                phase("process forward c=64", gateway, "/process", process_fwd, 64, seconds),
-                phase("process no forward c=64", gateway, "/process", process_log, 64, seconds),
-            ]
-            for service in (gateway, predictor):
-                memory[service.name]["after_run_mb"] = service.rss_mb()
-    with running(
-        "service_b_unbatched", "service_b", {**predictor_env, "BATCHING_ENABLED": "false"}, out
-    ) as unbatched:
-        run_wrk(unbatched.url + "/predict", predict, 64, warmup)
-        print("batching off", flush=True)
-        phases += [
-            phase("predict c=1 (batching off)", unbatched, "/predict", predict, 1, seconds),
-            phase("predict c=64 (batching off)", unbatched, "/predict", predict, 64, seconds),
-        ]
+    with (
+        running(
+            "service_b", "service_b", {**predictor_env, "BATCHING_ENABLED": "true"}, out
+        ) as predictor,
+        running(
+            "service_b_unbatched", "service_b", {**predictor_env, "BATCHING_ENABLED": "false"}, out
+        ) as unbatched,
+        running(
+            "service_a",
+            "service_a",
+            {"SERVICE_B_URL": f"{predictor.url}/predict", "WORKERS": str(gateway_workers)},
+            out,
+        ) as gateway,
+    ):
+        print(f"warm-up {warmup:.0f} s per path", flush=True)
+        for service, path, script in (
+            (predictor, "/predict", predict),
+            (unbatched, "/predict", predict),
+            (gateway, "/process", process_fwd),
+        ):
+            run_wrk(service.url + path, script, 64, warmup)
+        memory = {s.name: {"after_warmup_mb": s.rss_mb()} for s in (gateway, predictor)}
+        # Each target compares phases of one group; a group's phases alternate in slices.
+        for concurrency in (1, 64):
+            print(f"concurrency {concurrency}", flush=True)
+            phases += alternating_phases(
+                [
+                    Load(f"predict c={concurrency} (batching on)", predictor, "/predict",
+                         predict, concurrency),
+                    Load(f"process forward c={concurrency}", gateway, "/process", process_fwd,
+                         concurrency),
+                    Load(f"predict c={concurrency} (batching off)", unbatched, "/predict",
+                         predict, concurrency),
+                ],
+                seconds,
+                slices,
+            )  # fmt: skip
+        no_forward = Load("process no forward c=64", gateway, "/process", process_log, 64)
+        phases.append(phase(no_forward, seconds))
+        for service in (gateway, predictor):
+            memory[service.name]["after_run_mb"] = service.rss_mb()
 
     report = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -246,6 +292,7 @@ def run(seconds: float, warmup: float, out: Path, gateway_workers: int) -> dict[
             "platform": platform.platform(),
         },
         "seconds_per_phase": seconds,
+        "alternating_slices": slices,
         "gateway_workers": gateway_workers,
         "service_env": COMMON_ENV,
         "phases": [asdict(p) for p in phases],
@@ -325,6 +372,7 @@ def markdown(report: dict) -> str:
     lines = [
         f"Benchmark of {report['created_at']} on {machine['cores']} cores, "
         f"Python {machine['python']}, {report['seconds_per_phase']} s per phase, "
+        f"compared phases in {report['alternating_slices']} alternating slices, "
         f"service_a workers: {report['gateway_workers']}, "
         f"env {report['service_env']} (load generator: wrk).",
         "",
@@ -357,10 +405,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=float, default=5, help="seconds of warm-up per path")
     parser.add_argument("--out", type=Path, default=ROOT / "bench" / "results")
     parser.add_argument(
-        "--gateway-workers", type=int, default=1, help="uvicorn workers of service_a (WORKERS)"
+        "--gateway-workers", type=int, default=2, help="uvicorn workers of service_a (WORKERS)"
+    )
+    parser.add_argument(
+        "--slices",
+        type=int,
+        default=4,
+        help="slices in which the phases compared by a target alternate",
     )
     args = parser.parse_args()
-    run(args.duration, args.warmup, args.out, args.gateway_workers)
+    run(args.duration, args.warmup, args.out, args.gateway_workers, args.slices)
 
 
 if __name__ == "__main__":
