@@ -1,13 +1,13 @@
 """Throughput benchmark: both services as local processes, driven by wrk.
 
-    python bench/run.py [--duration SECONDS] [--warmup SECONDS] [--out DIR]
+    python -m bench.run [--duration SECONDS] [--warmup SECONDS] [--out DIR]
                         [--gateway-workers N] [--slices N]
 
 Starts service_b twice (batching on, batching off) and service_a (forwarding to the first)
 from the working tree, each with its own venv, on free loopback ports; runs every load
 phase with wrk (Debian package `wrk`), the phases that a target compares in alternating
 slices; prints a markdown table and saves it with a JSON report in bench/results/. Needs
-only the standard library.
+only the standard library (and devkit, from the repository root).
 """
 
 import argparse
@@ -17,17 +17,17 @@ import json
 import os
 import platform
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from devkit.ports import free_port
+from devkit.processes import ServiceProcess
 
 ROOT = Path(__file__).resolve().parent.parent
 LUA_TEMPLATE = ROOT / "bench" / "wrk_report.lua"
@@ -55,12 +55,11 @@ class Phase:
 @dataclass
 class Service:
     name: str
-    port: int
-    process: subprocess.Popen[bytes]
+    process: ServiceProcess
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return self.process.url
 
     def rss_mb(self) -> float:
         """Resident memory of the server process and its children (uvicorn workers)."""
@@ -84,51 +83,18 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def wait_until_ok(url: str, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + READY_TIMEOUT_S
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"{url}: the process exited with {process.returncode}")
-        with (
-            contextlib.suppress(urllib.error.URLError, ConnectionError),
-            urllib.request.urlopen(url, timeout=2) as response,
-        ):
-            if response.status == 200:
-                return
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} not ready after {READY_TIMEOUT_S} s")
-
-
 @contextlib.contextmanager
 def running(name: str, folder: str, env: dict[str, str], log_dir: Path) -> Iterator[Service]:
-    port = free_port()
-    python = ROOT / folder / ".venv" / "bin" / "python"
-    log = (log_dir / f"{name}.log").open("wb")
-    process = subprocess.Popen(
-        [str(python), "main.py"],
-        cwd=ROOT / folder,
-        env={**os.environ, **COMMON_ENV, **env, "HOST": "127.0.0.1", "PORT": str(port)},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    """`folder`'s service, with its own venv, until the block ends."""
+    python = str(ROOT / folder / ".venv" / "bin" / "python")
+    process = ServiceProcess(
+        folder, free_port(), {**COMMON_ENV, **env}, log_dir / f"{name}.log", python=python
     )
-    service = Service(name, port, process)
     try:
-        wait_until_ok(f"{service.url}/ready", process)
-        yield service
+        process.start().wait_until_ok("/ready", READY_TIMEOUT_S)
+        yield Service(name, process)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
+        process.stop()
 
 
 def lua_script(bodies: list[str], folder: Path, name: str) -> Path:
@@ -148,7 +114,8 @@ def run_wrk(url: str, script: Path, concurrency: int, seconds: float) -> dict[st
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     for line in output.splitlines():
         if line.startswith("BENCH_JSON "):
-            return json.loads(line.removeprefix("BENCH_JSON "))
+            summary: dict[str, int] = json.loads(line.removeprefix("BENCH_JSON "))
+            return summary
     raise RuntimeError(f"wrk printed no summary:\n{output}")
 
 
@@ -214,7 +181,7 @@ def sample_texts() -> list[str]:
 
 def run(
     seconds: float, warmup: float, out: Path, gateway_workers: int, slices: int
-) -> dict[str, object]:
+) -> dict[str, Any]:
     if shutil.which("wrk") is None:
         sys.exit("wrk is not installed: apt-get install -y wrk")
     out.mkdir(parents=True, exist_ok=True)
@@ -234,7 +201,7 @@ def run(
     shutil.rmtree(models, ignore_errors=True)
     print("training the model", flush=True)
     subprocess.run(
-        [str(ROOT / "service_b" / ".venv" / "bin" / "python"), "-m", "predictor.train",
+        [str(ROOT / "service_b" / ".venv" / "bin" / "python"), "-m", "predictor.cli", "train",
          "--output-dir", str(models)],
         cwd=ROOT / "service_b", check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
@@ -252,7 +219,7 @@ def run(
         running(
             "service_a",
             "service_a",
-            {"SERVICE_B_URL": f"{predictor.url}/predict", "WORKERS": str(gateway_workers)},
+            {"SERVICE_B_URL": predictor.url, "WORKERS": str(gateway_workers)},
             out,
         ) as gateway,
     ):
@@ -284,7 +251,7 @@ def run(
         for service in (gateway, predictor):
             memory[service.name]["after_run_mb"] = service.rss_mb()
 
-    report = {
+    report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {
             "cores": os.cpu_count(),
@@ -314,14 +281,14 @@ def forwarded(p: Phase, name: str) -> bool:
     return name == "service_b" and p.service == "service_a" and "no forward" not in p.name
 
 
-def targets(report: dict) -> list[dict[str, object]]:
+def targets(report: dict[str, Any]) -> list[dict[str, object]]:
     by_name = {p["name"]: p for p in report["phases"]}
 
     def rps(name: str) -> float:
-        return by_name[name]["rps"]
+        return float(by_name[name]["rps"])
 
     def p50(name: str) -> float:
-        return by_name[name]["p50_ms"]
+        return float(by_name[name]["p50_ms"])
 
     checks = [
         (
@@ -367,7 +334,7 @@ def targets(report: dict) -> list[dict[str, object]]:
     return results
 
 
-def markdown(report: dict) -> str:
+def markdown(report: dict[str, Any]) -> str:
     machine = report["machine"]
     lines = [
         f"Benchmark of {report['created_at']} on {machine['cores']} cores, "

@@ -58,7 +58,7 @@ echo "Waiting up to ${ready_timeout}s for service_b to be ready (the first start
 wait_for service_b "$b_pid" "http://127.0.0.1:$b_port/ready" "$ready_timeout"
 
 echo "Starting service_a on port $a_port"
-(cd service_a && PORT=$a_port SERVICE_B_URL="http://127.0.0.1:$b_port/predict" \
+(cd service_a && PORT=$a_port SERVICE_B_URL="http://127.0.0.1:$b_port" \
   exec .venv/bin/python main.py) &
 a_pid=$!
 pids+=("$a_pid")

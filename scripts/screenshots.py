@@ -13,10 +13,10 @@ import tempfile
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT / "tests"))
+sys.path.insert(0, str(REPO_ROOT))
 
-from headless_chromium import chromium, missing_browser  # noqa: E402
-from service_processes import running_services  # noqa: E402
+from devkit.chromium import chromium, missing_browser  # noqa: E402
+from devkit.processes import running_services  # noqa: E402
 
 IMAGES_DIR = REPO_ROOT / "docs" / "images"
 VIEWPORT = {"width": 1280, "height": 900}

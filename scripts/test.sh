@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The one test command (`make test`): lint, format check, then every test.
+# The one test command (`make test`): lint, format check, type check, then every test.
 # Unit and integration tests always run; the compose end-to-end test runs when
 # a Docker engine is reachable (REQUIRE_DOCKER=1 makes its absence a failure),
 # and the browser test runs when Chromium is installed (REQUIRE_BROWSER=1 idem).
@@ -13,5 +13,10 @@ echo "== ruff check"
 .venv/bin/ruff check .
 echo "== ruff format --check"
 .venv/bin/ruff format --check .
+echo "== mypy (strict)"
+.venv/bin/mypy
+# The two entry points are both a module named `main`: one mypy run each.
+.venv/bin/mypy service_a/main.py
+.venv/bin/mypy service_b/main.py
 echo "== pytest"
 .venv/bin/python -m pytest "$@"

@@ -1,8 +1,9 @@
-"""Entry point of service_b: `uvicorn main:app` or `python main.py` (HOST, PORT, RELOAD, ...)."""
+"""Entry point of service_b: `python main.py` serves it, configured from the environment
+(HOST, PORT, WORKERS, ...); `uvicorn main:app` imports the app instead."""
 
-from predictor.main import create_app, run
-
-app = create_app()
+from predictor.main import ENTRY
 
 if __name__ == "__main__":
-    run()
+    ENTRY.run()
+else:
+    app = ENTRY.imported_app()

@@ -3,25 +3,25 @@
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TypedDict
 
 import httpx
-import uvicorn
 from fastapi import FastAPI
-from fastapi_offline import FastAPIOffline
-from starlette.middleware import Middleware
 
-from gateway import __version__, routes
+from gateway import __version__
 from gateway.config import Settings
-from gateway.docs import SWAGGER_UI_PARAMETERS, DocsContentSecurityPolicyMiddleware
-from gateway.errors import UnexpectedErrorMiddleware, register_error_handlers
-from gateway.logging_setup import configure_logging, uvicorn_log_config
-from gateway.middleware import BodySizeLimitMiddleware, RequestIdMiddleware
+from gateway.dependencies import State
 from gateway.predictor_client import PredictorClient, build_transport
 from gateway.processing import InputProcessor
+from gateway.routes import router
+from service_common.app import create_service_app
+from service_common.server import ServiceEntry
+from service_common.settings import load_settings
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
 """The service_a folder, where the top-level `main.py` (the `main:app` import string) lives."""
+
+LOGGERS = ("gateway",)
+BODY_EXAMPLE = '{"data": "cat image data", "forward_to_model": true}'
 
 DESCRIPTION = """
 The gateway of the two-service lab ("Input Logger"): clients talk only to it.
@@ -40,19 +40,11 @@ TAGS = [
 ]
 
 
-class State(TypedDict):
-    """Lifespan state, copied into every request's `request.state`."""
-
-    predictor: PredictorClient
-    processor: InputProcessor
-
-
 def create_app(
     settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None
 ) -> FastAPI:
     """Build the app; `transport` replaces the network under the client to B (tests mock it)."""
-    settings = settings or Settings()
-    configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT)
+    settings = settings or load_settings(Settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
@@ -61,45 +53,23 @@ def create_app(
             predictor = PredictorClient.from_settings(network, settings)
             yield {"predictor": predictor, "processor": InputProcessor(predictor, settings)}
 
-    # Swagger UI and ReDoc assets are served from the fastapi-offline package, not a CDN:
-    # /docs and /redoc work with no internet access (see gateway.docs).
-    app = FastAPIOffline(
+    return create_service_app(
         title="Service A: gateway",
         description=DESCRIPTION,
         version=__version__,
-        openapi_tags=TAGS,
-        swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+        tags=TAGS,
+        router=router,
         lifespan=lifespan,
-        # Outermost first: every response, even a 500 or a 413, carries the request id.
-        middleware=[
-            Middleware(RequestIdMiddleware),
-            Middleware(UnexpectedErrorMiddleware),
-            Middleware(BodySizeLimitMiddleware, max_bytes=settings.MAX_BODY_BYTES),
-            Middleware(DocsContentSecurityPolicyMiddleware),
-        ],
+        max_body_bytes=settings.MAX_BODY_BYTES,
+        body_example=BODY_EXAMPLE,
     )
-    app.include_router(routes.router)
-    register_error_handlers(app)
-    return app
 
 
-def run() -> None:
-    """Serve with uvicorn, configured from the environment."""
-    settings = Settings()
-    # Reload and several workers need an import string; a single process serves the app
-    # object directly. app_dir makes "main:app" importable whatever the working directory.
-    needs_import_string = settings.RELOAD or settings.WORKERS > 1
-    uvicorn.run(
-        "main:app" if needs_import_string else create_app(settings),
-        app_dir=str(SERVICE_ROOT),
-        host=settings.HOST,
-        port=settings.PORT,
-        reload=settings.RELOAD,
-        reload_dirs=[str(SERVICE_ROOT)] if settings.RELOAD else None,
-        workers=settings.WORKERS,
-        log_level=settings.LOG_LEVEL,
-        log_config=uvicorn_log_config(settings.LOG_LEVEL, settings.LOG_FORMAT),
-        loop="uvloop",
-        http="httptools",
-        access_log=settings.ACCESS_LOG,
-    )
+ENTRY = ServiceEntry(
+    settings_class=Settings,
+    build_app=lambda settings, _: create_app(settings),
+    factory="gateway.main:create_app",
+    service_root=SERVICE_ROOT,
+    loggers=LOGGERS,
+)
+"""`python main.py` runs `ENTRY.run()`; `uvicorn main:app` imports `ENTRY.imported_app()`."""

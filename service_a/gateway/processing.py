@@ -1,11 +1,15 @@
 """What `POST /process` does: check the input against the configured limits, log it, and
 forward it to the predictor when asked."""
 
+import logging
+
 from gateway.config import Settings
-from gateway.errors import invalid_field
-from gateway.logging_setup import log_input
 from gateway.predictor_client import PredictorClient
 from gateway.schemas import ProcessRequest, process_response_body
+from service_common.errors import InvalidField
+from service_common.logging_setup import preview
+
+input_logger = logging.getLogger("gateway.inputs")
 
 
 class InputProcessor:
@@ -17,16 +21,16 @@ class InputProcessor:
         self._preview_chars = settings.LOG_PREVIEW_CHARS
 
     def check(self, body: ProcessRequest) -> None:
-        """Raise a 422 for the rules that depend on settings (the schema checks the rest)."""
+        """Raise InvalidField for the rules that depend on settings (the schema checks the rest)."""
         if len(body.data) > self._max_data_chars:
-            raise invalid_field(
+            raise InvalidField(
                 "data",
                 "string_too_long",
                 f"String should have at most {self._max_data_chars} characters",
                 {"max_length": self._max_data_chars},
             )
         if body.forward_to_model and not body.data.strip():
-            raise invalid_field(
+            raise InvalidField(
                 "data", "blank", "data must contain a non-whitespace character to be forwarded"
             )
 
@@ -38,3 +42,23 @@ class InputProcessor:
         if body.forward_to_model:
             prediction = await self._predictor.predict(body.data, request_id)
         return process_response_body(prediction)
+
+
+def log_input(data: str, forward_to_model: bool, preview_chars: int) -> None:
+    """The one INFO line every accepted input gets."""
+    if not input_logger.isEnabledFor(logging.INFO):
+        return
+    shown = preview(data, preview_chars)
+    # The record is made and handled directly, as Logger.info would, minus its walk up the
+    # stack for the caller's file and line, which no format shows (it runs per request).
+    record = input_logger.makeRecord(
+        input_logger.name,
+        logging.INFO,
+        __file__,
+        0,
+        'Input received: forward_to_model=%s length=%d preview="%s"',
+        ("true" if forward_to_model else "false", len(data), shown),
+        None,
+        extra={"forward_to_model": forward_to_model, "input_length": len(data), "preview": shown},
+    )
+    input_logger.handle(record)

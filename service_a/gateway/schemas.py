@@ -1,12 +1,14 @@
 """Request and response bodies of the gateway's HTTP API, and of the predictor's answer."""
 
-from typing import Any, Literal
+from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-LOGGED_STATUS = "Input logged successfully"
+from service_common.schemas import ServiceInfo
 
-PREDICTION_EXAMPLE = {
+LOGGED_STATUS: Final = "Input logged successfully"
+
+PREDICTION_EXAMPLE: dict[str, Any] = {
     "prediction": {"class": "dog", "confidence": 0.92, "input_length": 13},
     "message": "Predicted class: dog with 92.0% confidence",
     "model_version": "v1",
@@ -78,39 +80,12 @@ class ProcessResponse(BaseModel):
     )
 
 
-class ErrorMessage(BaseModel):
-    """Body of every error the gateway answers with, except request validation (422)."""
+class GatewayInfo(ServiceInfo):
+    """The gateway's name and status."""
 
-    detail: str = Field(examples=["Service B is unavailable"])
-
-
-class ValidationErrorItem(BaseModel):
-    type: str = Field(examples=["string_too_long"])
-    loc: list[str | int] = Field(examples=[["body", "data"]])
-    msg: str = Field(examples=["String should have at most 10000 characters"])
-    input: Any = None
-    ctx: dict[str, Any] | None = None
-
-
-class ValidationErrorBody(BaseModel):
-    """Body of a 422: one item per problem found in the request."""
-
-    detail: list[ValidationErrorItem]
-
-
-class ServiceInfo(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={"examples": [{"service": "service_a", "status": "running"}]}
     )
-
-    service: str = Field(examples=["service_a"])
-    status: str = Field(examples=["running"])
-
-
-class Health(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
-
-    status: str = Field(examples=["ok"])
 
 
 class Ready(BaseModel):

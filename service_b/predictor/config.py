@@ -1,60 +1,46 @@
-"""Service settings, read from the environment."""
+"""Predictor settings, read from the environment (one field per variable, no prefix)."""
 
 from pathlib import Path
-from typing import Literal
 
 from pydantic import Field
-from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from service_common.settings import ServiceSettings
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
 """The service_b folder: relative paths in settings and the training config start here."""
 
 
-class Settings(BaseSettings):
+class Settings(ServiceSettings):
     """Every knob of the predictor; each field is one environment variable."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore")
+    PORT: int = Field(8001, ge=1, le=65535)
+    """TCP port uvicorn listens on."""
 
-    HOST: str = Field("0.0.0.0", description="Interface uvicorn binds to.")
-    PORT: int = Field(8001, ge=1, le=65535, description="TCP port uvicorn listens on.")
-    RELOAD: bool = Field(False, description="Restart on code changes (development only).")
-    WORKERS: int = Field(1, ge=1, description="Number of uvicorn worker processes.")
-    LOG_LEVEL: Literal["critical", "error", "warning", "info", "debug"] = Field(
-        "info", description="Log level of the service and of uvicorn."
-    )
+    TRAINING_CONFIG: Path = Path("training.toml")
+    """Training config file (TOML), relative to service_b/ unless absolute."""
 
-    ACCESS_LOG: bool = Field(True, description="uvicorn's access log: one line per request.")
+    MODEL_DIR: Path | None = None
+    """Folder holding the model versions (v1, v2, ...); defaults to the training config's
+    output_dir."""
 
-    TRAINING_CONFIG: Path = Field(
-        Path("training.toml"),
-        description="Training config file (TOML), relative to service_b/ unless absolute.",
-    )
-    MODEL_DIR: Path | None = Field(
-        None,
-        description="Folder holding the model versions (v1, v2, ...); "
-        "defaults to the training config's output_dir.",
-    )
-    MODEL_VERSION: str | None = Field(
-        None,
-        pattern=r"^v[1-9][0-9]*$",
-        description="Version to serve, e.g. v3; the newest one when unset.",
-    )
-    TRAIN_IF_MISSING: bool = Field(
-        True, description="Train a first version at start-up when the model folder has none."
-    )
+    MODEL_VERSION: str | None = Field(None, pattern=r"^v[1-9][0-9]*$")
+    """Version to serve, e.g. v3; the newest one when unset."""
 
-    MAX_INPUT_CHARS: int = Field(
-        10_000, ge=1, description="Longest accepted `input`, in characters."
-    )
+    TRAIN_IF_MISSING: bool = True
+    """Train a first version at start-up when the model folder has none."""
 
-    BATCHING_ENABLED: bool = Field(True, description="Score concurrent requests together.")
-    BATCH_MAX_SIZE: int = Field(64, ge=1, description="Most requests scored in one model call.")
-    BATCH_MAX_WAIT_MS: float = Field(
-        0.0,
-        ge=0,
-        description="Longest time a batch waits for more requests to join it, under load. "
-        "0: no waiting; a batch is whatever queued while the model scored the previous one.",
-    )
+    MAX_INPUT_CHARS: int = Field(10_000, ge=1)
+    """Longest accepted `input`, in characters."""
+
+    BATCHING_ENABLED: bool = True
+    """Score concurrent requests together."""
+
+    BATCH_MAX_SIZE: int = Field(64, ge=1)
+    """Most requests scored in one model call."""
+
+    BATCH_MAX_WAIT_MS: float = Field(0.0, ge=0, le=1000, allow_inf_nan=False)
+    """Longest time a batch waits for more requests to join it, under load. 0: no waiting;
+    a batch is whatever queued while the model scored the previous one."""
 
     @property
     def training_config_path(self) -> Path:

@@ -5,6 +5,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
+from service_common.schemas import ServiceInfo
+
 
 class PredictRequest(BaseModel):
     """Text to classify."""
@@ -51,22 +53,16 @@ class PredictResponse(BaseModel):
     model_version: str
 
 
-class ServiceInfo(BaseModel):
+class PredictorInfo(ServiceInfo):
+    """The predictor's name, status and the version of the model being served."""
+
     model_config = ConfigDict(
         json_schema_extra={
             "examples": [{"service": "service_b", "status": "running", "model_version": "v1"}]
         }
     )
 
-    service: str = Field(examples=["service_b"])
-    status: str = Field(examples=["running"])
     model_version: str | None = Field(description="Null until a model is loaded.")
-
-
-class Health(BaseModel):
-    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "ok"}]})
-
-    status: str = Field(examples=["ok"])
 
 
 class Ready(BaseModel):
@@ -126,21 +122,3 @@ class ModelMetadata(BaseModel):
     artifact_sha256: str
     library_versions: dict[str, str]
     config: dict[str, Any]
-
-
-class ErrorMessage(BaseModel):
-    """Body of every error the service answers with, except request validation (422)."""
-
-    detail: str = Field(examples=["Model is not loaded yet"])
-
-
-class ValidationErrorItem(BaseModel):
-    type: str = Field(examples=["string_too_long"])
-    loc: list[str | int] = Field(examples=[["body", "input"]])
-    msg: str = Field(examples=["input is 12000 characters long; the limit is 10000"])
-
-
-class ValidationErrorBody(BaseModel):
-    """Body of a 422: one item per problem found in the request (the input is not echoed)."""
-
-    detail: list[ValidationErrorItem]

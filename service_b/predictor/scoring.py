@@ -1,12 +1,16 @@
 """Scoring requests with the loaded model, one by one or in adaptive micro-batches.
 
 Model calls run on one dedicated thread so the event loop keeps answering (health,
-readiness, new requests) while the model works, and so calls never overlap.
+readiness, new requests) while the model works, and so calls never overlap. A text the
+model fails on raises PredictionFailed, with the model's error as its cause, in the
+caller: the caller logs it, in the context of its own request.
 """
 
 import asyncio
 import logging
+import time
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
@@ -47,7 +51,6 @@ class DirectScorer:
         try:
             [score] = await loop.run_in_executor(self._executor, model.score, [text])
         except Exception as error:
-            logger.exception("Prediction failed")
             raise PredictionFailed() from error
         return score, model.version
 
@@ -58,14 +61,21 @@ class MicroBatcher:
     While the model scores a batch, new requests queue up and form the next one (at most
     `max_size` of them). With `max_wait` > 0, a batch under load (the previous one held
     more than one request) also waits up to `max_wait` seconds to fill; a lone caller is
-    never made to wait. The default is 0: on the lab machine a 2 ms wait lowered the
-    gateway's forwarding throughput by about 20 % (1380 -> 1072 req/s), because the
-    predictor then sat idle while the gateway waited for its answers.
+    never made to wait. The default is 0: a wait lowered the gateway's forwarding
+    throughput, because the predictor then sat idle while the gateway waited for its
+    answers (README, Benchmark).
     """
 
     def __init__(
-        self, slot: ModelSlot, executor: ThreadPoolExecutor, max_size: int, max_wait: float
+        self,
+        slot: ModelSlot,
+        executor: ThreadPoolExecutor,
+        max_size: int,
+        max_wait: float,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """`clock` tells how long the batcher has been idle (tests move it by hand)."""
+        self._clock = clock
         self._slot = slot
         self._executor = executor
         self._max_size = max_size
@@ -95,16 +105,15 @@ class MicroBatcher:
         return await future
 
     async def _run(self) -> None:
-        loop = asyncio.get_running_loop()
         under_load = False
         while True:
             if not self._pending:
-                idle_since = loop.time()
+                idle_since = self._clock()
                 self._arrived.clear()
                 await self._arrived.wait()
                 # A pause longer than max_wait ends a burst: the next caller is not
                 # made to wait for company that is not coming.
-                if loop.time() - idle_since >= self._max_wait:
+                if self._clock() - idle_since >= self._max_wait:
                     under_load = False
             if under_load and self._max_wait > 0:
                 await self._gather_more()
@@ -136,8 +145,18 @@ class MicroBatcher:
                 self._executor, model.score, [text for text, _ in batch]
             )
             answers = list(zip(batch, scores, strict=True))
-        except Exception:
-            logger.exception("Batch of %d failed; scoring its requests one by one", len(batch))
+        except Exception as error:
+            if len(batch) == 1:
+                [(_, future)] = batch
+                if not future.done():
+                    future.set_exception(prediction_failed(error))
+                return
+            # The caller whose text failed logs it, with its request id (this task has none).
+            logger.warning(
+                "Batch of %d failed (%s); scoring its requests one by one",
+                len(batch),
+                type(error).__name__,
+            )
             await self._score_one_by_one(batch)
             return
         for (_, future), score in answers:
@@ -158,3 +177,10 @@ class MicroBatcher:
             else:
                 if not future.done():
                     future.set_result(result)
+
+
+def prediction_failed(cause: Exception) -> PredictionFailed:
+    """PredictionFailed caused by the model's `cause`, as `raise ... from cause` makes it."""
+    failure = PredictionFailed()
+    failure.__cause__ = cause
+    return failure

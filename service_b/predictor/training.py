@@ -1,22 +1,15 @@
 """Training: fit the text classifier from a config file and publish it as a new version."""
 
 import csv
-import errno
 import hashlib
-import json
 import logging
 import platform
-import re
-import shutil
-import tempfile
 import tomllib
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-import skops.io
 from pydantic import BaseModel, ConfigDict, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -24,11 +17,10 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from predictor.model_store import ModelStore, PublishedModel
+
 logger = logging.getLogger(__name__)
 
-ARTIFACT_NAME = "model.skops"
-METADATA_NAME = "metadata.json"
-VERSION_DIR_PATTERN = re.compile(r"^v([1-9][0-9]*)$")
 LIBRARIES_RECORDED = ("scikit-learn", "numpy", "scipy", "skops")
 
 
@@ -76,13 +68,6 @@ class LabelledTexts:
     sha256: str
 
 
-@dataclass(frozen=True)
-class PublishedModel:
-    version: str
-    directory: Path
-    metadata: dict[str, Any]
-
-
 def load_labelled_texts(path: Path) -> LabelledTexts:
     """Read a `text,label` CSV; the hash is of the exact bytes trained on."""
     raw = path.read_bytes()
@@ -109,8 +94,9 @@ def _tuples(params: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def train(config: TrainingConfig, output_dir: Path | None = None) -> PublishedModel:
-    """Fit, evaluate and publish a new model version; never touches existing versions."""
+def train(config: TrainingConfig, store: ModelStore | None = None) -> PublishedModel:
+    """Fit, evaluate and publish a new version (to the config's output_dir unless `store`
+    says otherwise); never touches existing versions."""
     dataset = load_labelled_texts(config.resolve(config.data.train_path))
     train_texts, test_texts, train_labels, test_labels = train_test_split(
         dataset.texts,
@@ -145,58 +131,6 @@ def train(config: TrainingConfig, output_dir: Path | None = None) -> PublishedMo
         },
         "config": config.model_dump(mode="json"),
     }
-    published = publish(pipeline, metadata, output_dir or config.models_dir)
+    published = (store or ModelStore(config.models_dir)).publish(pipeline, metadata)
     logger.info("Trained model %s: %s", published.version, metrics)
     return published
-
-
-def publish(pipeline: Pipeline, metadata: dict[str, Any], models_dir: Path) -> PublishedModel:
-    """Write the artifact and metadata to a private folder, then claim the next free version.
-
-    Claiming is an atomic rename onto `v<N>`: it fails if `v<N>` exists, so concurrent
-    trainings get distinct versions and readers never see a half-written one.
-    """
-    models_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=models_dir))
-    staging.chmod(0o755)  # mkdtemp makes it private; a published version is for every reader
-    try:
-        artifact = staging / ARTIFACT_NAME
-        skops.io.dump(pipeline, artifact)
-        contents = {**metadata, "artifact_sha256": sha256_of(artifact)}
-        while True:
-            version = f"v{latest_version_number(models_dir) + 1}"
-            record = {"version": version, "created_at": datetime.now(UTC).isoformat(), **contents}
-            (staging / METADATA_NAME).write_text(json.dumps(record, indent=2) + "\n")
-            try:
-                # Renaming a folder onto an existing, non-empty one fails: someone else
-                # claimed this version first, so try the next one.
-                staging.rename(models_dir / version)
-            except OSError as error:
-                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST):
-                    raise
-                continue
-            return PublishedModel(version=version, directory=models_dir / version, metadata=record)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
-def version_numbers(models_dir: Path) -> list[int]:
-    if not models_dir.is_dir():
-        return []
-    return sorted(
-        int(match.group(1))
-        for entry in models_dir.iterdir()
-        if (match := VERSION_DIR_PATTERN.match(entry.name)) and entry.is_dir()
-    )
-
-
-def latest_version_number(models_dir: Path) -> int:
-    return max(version_numbers(models_dir), default=0)
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as artifact:
-        for chunk in iter(lambda: artifact.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()

@@ -6,13 +6,14 @@ REQUIRE_BROWSER=1 (as in CI), which turns the skip into a failure.
 """
 
 import os
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
 import pytest
-from headless_chromium import CHROMIUM_PATH, chromium, missing_browser
-from request_log import RequestLog
-from service_processes import ServiceProcess, running_services
+
+from devkit.chromium import CHROMIUM_PATH, chromium, missing_browser
+from devkit.processes import ServiceProcess, running_services
+from tests.browser.request_log import RequestLog
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -82,7 +83,9 @@ def page(
 
 
 @pytest.hookimpl(wrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
     """Attach the end of both services' logs to the report of a failing browser test."""
     report = yield
     services = getattr(item, "funcargs", {}).get("services")
@@ -92,7 +95,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
     return report
 
 
-def pytest_terminal_summary(terminalreporter) -> None:
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     """Make a skipped browser test impossible to miss at the end of the run."""
     for reason in dict.fromkeys(_skip_reasons):
         terminalreporter.write_sep("!", "BROWSER TESTS SKIPPED", red=True, bold=True)

@@ -9,8 +9,9 @@ from typing import TYPE_CHECKING
 
 import httpx
 import pytest
-from request_log import RequestLog
-from service_processes import ServiceProcess
+
+from devkit.processes import ServiceProcess
+from tests.browser.request_log import RequestLog
 
 if TYPE_CHECKING:
     from playwright.sync_api import Page

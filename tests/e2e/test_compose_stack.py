@@ -6,10 +6,13 @@ Traffic goes only to the published ports on 127.0.0.1 and to the project's conta
 import os
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.support.compose import ComposeStack
 
 pytestmark = pytest.mark.e2e
 
@@ -19,19 +22,21 @@ RECOVERY_TIMEOUT = 120.0
 
 
 @pytest.fixture
-def client():
+def client() -> Iterator[httpx.Client]:
     with httpx.Client(timeout=10, trust_env=False) as client:
         yield client
 
 
-def forward(client: httpx.Client, stack) -> httpx.Response:
+def forward(client: httpx.Client, stack: ComposeStack) -> httpx.Response:
     return client.post(
         f"{stack.service_a_url}/process",
         json={"data": "a dog barking at the mailman", "forward_to_model": True},
     )
 
 
-def poll_status(client: httpx.Client, stack, status: int, timeout: float):
+def poll_status(
+    client: httpx.Client, stack: ComposeStack, status: int, timeout: float
+) -> httpx.Response | None:
     """Forward until the gateway answers with `status`; the last response either way."""
     deadline = time.monotonic() + timeout
     while True:
@@ -46,14 +51,14 @@ def poll_status(client: httpx.Client, stack, status: int, timeout: float):
         time.sleep(1)
 
 
-def test_both_containers_are_healthy(compose_stack) -> None:
+def test_both_containers_are_healthy(compose_stack: ComposeStack) -> None:
     assert {service: compose_stack.health(service) for service in SERVICES} == {
         "service_a": "healthy",
         "service_b": "healthy",
     }
 
 
-def test_test_services_script_passes(compose_stack) -> None:
+def test_test_services_script_passes(compose_stack: ComposeStack) -> None:
     result = subprocess.run(
         [str(REPO_ROOT / "test_services.sh")],
         env={
@@ -70,7 +75,7 @@ def test_test_services_script_passes(compose_stack) -> None:
 
 
 @pytest.mark.parametrize("service", SERVICES)
-def test_container_runs_as_non_root(compose_stack, service: str) -> None:
+def test_container_runs_as_non_root(compose_stack: ComposeStack, service: str) -> None:
     container = compose_stack.container_id(service)
     uid = subprocess.run(
         ["docker", "exec", container, "id", "-u"],
@@ -84,7 +89,7 @@ def test_container_runs_as_non_root(compose_stack, service: str) -> None:
 
 
 def test_service_b_outage_gives_503_then_forwarding_recovers(
-    compose_stack, client: httpx.Client
+    compose_stack: ComposeStack, client: httpx.Client
 ) -> None:
     compose_stack.compose("stop", "service_b")
     try:

@@ -1,14 +1,14 @@
-"""Fixtures of the gateway's tests: a respx-mocked predictor and real loopback servers."""
+"""Fixtures of the gateway's tests: a respx-mocked predictor and the gateway in front of it."""
 
-import socket
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import respx
-from gateway_fakes import PREDICTOR_BASE_URL, Handler, LoopbackServer, make_settings, serve
 
 from gateway.main import create_app
+from tests.support.asgi import serve
+from tests.support.gateway import PREDICTOR_BASE_URL, make_settings
 
 
 @pytest.fixture
@@ -25,27 +25,3 @@ async def client(predictor: respx.Router) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(make_settings(), transport=httpx.MockTransport(predictor.async_handler))
     async with serve(app) as client:
         yield client
-
-
-@pytest.fixture
-def free_port() -> int:
-    """A loopback port nothing listens on (bound once by the OS, then released)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-@pytest.fixture
-async def loopback_server() -> AsyncIterator[Callable[[Handler], Awaitable[LoopbackServer]]]:
-    """Start real TCP servers on 127.0.0.1 (port 0) with a given handler; stopped after."""
-    servers: list[LoopbackServer] = []
-
-    async def start(handler: Handler) -> LoopbackServer:
-        server = LoopbackServer(handler)
-        await server.start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        await server.stop()

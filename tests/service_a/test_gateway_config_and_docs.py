@@ -8,17 +8,16 @@ import pytest
 from pydantic import ValidationError
 
 from gateway.config import Settings
-from gateway.docs import CONTENT_SECURITY_POLICY
 from gateway.main import create_app
+from service_common.middleware import CONTENT_SECURITY_POLICY
+from tests.support.openapi import has_example
 
 
-def test_defaults_are_the_lab_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in Settings.model_fields:
-        monkeypatch.delenv(name, raising=False)
-
+def test_defaults_are_the_lab_defaults() -> None:
     settings = Settings()
 
     assert settings.predict_url == "http://localhost:8001/predict"
+    assert settings.ready_url == "http://localhost:8001/ready"
     assert settings.MAX_DATA_CHARS == 10_000
     assert settings.MAX_BODY_BYTES == 1_048_576
     assert settings.SERVICE_B_TRANSPORT == "aiohttp"
@@ -27,7 +26,7 @@ def test_defaults_are_the_lab_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_settings_come_from_upper_case_environment_variables(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setenv("SERVICE_B_URL", "http://predictor:9000/predict")
+    monkeypatch.setenv("SERVICE_B_URL", "http://predictor:9000")
     monkeypatch.setenv("SERVICE_B_READ_TIMEOUT", "2.5")
     monkeypatch.setenv("LOG_FORMAT", "JSON")
 
@@ -38,16 +37,23 @@ def test_settings_come_from_upper_case_environment_variables(
     assert settings.LOG_FORMAT == "json"
 
 
-def test_ready_url_defaults_to_predictor_ready_path() -> None:
-    settings = Settings(SERVICE_B_URL="http://predictor:9000/api/predict?x=1")
+@pytest.mark.parametrize("base", ["http://predictor:9000", "http://predictor:9000/"])
+def test_predict_and_ready_urls_derive_from_the_base_url(base: str) -> None:
+    settings = Settings(SERVICE_B_URL=base)
 
-    assert settings.ready_url == "http://predictor:9000/ready"
+    assert (settings.predict_url, settings.ready_url) == (
+        "http://predictor:9000/predict",
+        "http://predictor:9000/ready",
+    )
 
 
-def test_ready_url_can_be_set() -> None:
-    settings = Settings(SERVICE_B_READY_URL="http://predictor:9000/healthz/ready")
+def test_base_url_may_carry_a_path_prefix() -> None:
+    settings = Settings(SERVICE_B_URL="http://proxy:8080/predictor/")
 
-    assert settings.ready_url == "http://predictor:9000/healthz/ready"
+    assert (settings.predict_url, settings.ready_url) == (
+        "http://proxy:8080/predictor/predict",
+        "http://proxy:8080/predictor/ready",
+    )
 
 
 @pytest.mark.parametrize(
@@ -59,24 +65,18 @@ def test_ready_url_can_be_set() -> None:
         ("LOG_FORMAT", "xml"),
         ("SERVICE_B_TRANSPORT", "curl"),
         ("PORT", 70_000),
+        ("SERVICE_B_URL", "http://predictor:8001/predict"),
     ],
 )
 def test_invalid_setting_is_refused(field: str, value: object) -> None:
+    values: dict[str, Any] = {field: value}
+
     with pytest.raises(ValidationError):
-        Settings(**{field: value})
+        Settings(**values)
 
 
 def test_every_setting_is_documented() -> None:
     assert all(field.description for field in Settings.model_fields.values())
-
-
-def has_example(spec: dict[str, Any], response: dict[str, Any]) -> bool:
-    """Whether a documented response shows an example body (its own, or its schema's)."""
-    content = response["content"]["application/json"]
-    schema = content.get("schema", {})
-    if "$ref" in schema:
-        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    return any(key in content or key in schema for key in ("example", "examples"))
 
 
 @pytest.mark.parametrize(

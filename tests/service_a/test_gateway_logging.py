@@ -6,10 +6,10 @@ import logging
 import httpx
 import pytest
 import respx
-from gateway_fakes import PREDICTION, gateway_log, make_settings, serve
 
-from gateway.logging_setup import escape_control_chars, preview
-from gateway.main import create_app
+from service_common.logging_setup import escape_control_chars, preview
+from tests.support.gateway import PREDICTION
+from tests.support.logs import captured_log
 
 FORGED = "cat\n2026-01-01 00:00:00,000 INFO gateway.inputs [admin] forged\r\x1b[31m\tend"
 
@@ -48,7 +48,7 @@ async def test_rejected_input_gets_no_input_line(
 async def test_input_line_has_request_id_flag_length_and_preview(
     client: httpx.AsyncClient,
 ) -> None:
-    with gateway_log() as log:
+    with captured_log("gateway") as log:
         await client.post(
             "/process",
             json={"data": "cat image data", "forward_to_model": False},
@@ -63,7 +63,7 @@ async def test_input_line_has_request_id_flag_length_and_preview(
 async def test_newline_in_input_cannot_forge_a_log_line(client: httpx.AsyncClient) -> None:
     settings_preview_chars = 20
 
-    with gateway_log() as log:
+    with captured_log("gateway") as log:
         await client.post("/process", json={"data": FORGED, "forward_to_model": False})
 
     lines = log.getvalue().splitlines()
@@ -73,7 +73,7 @@ async def test_newline_in_input_cannot_forge_a_log_line(client: httpx.AsyncClien
 
 
 async def test_preview_is_truncated_to_configured_length(client: httpx.AsyncClient) -> None:
-    with gateway_log() as log:
+    with captured_log("gateway") as log:
         await client.post("/process", json={"data": "x" * 30 + "TAIL", "forward_to_model": False})
 
     assert 'length=34 preview="' + "x" * 20 + '..."' in log.getvalue()
@@ -95,7 +95,7 @@ async def test_upstream_failure_is_logged_with_its_cause_and_request_id(
 ) -> None:
     predictor.post("/predict").mock(side_effect=httpx.ConnectError("[Errno 111] refused"))
 
-    with gateway_log() as log:
+    with captured_log("gateway") as log:
         await client.post("/process", json={"data": "cat"}, headers={"X-Request-ID": "fail-1"})
 
     failures = [r for r in caplog.records if r.levelno >= logging.WARNING]
@@ -106,17 +106,13 @@ async def test_upstream_failure_is_logged_with_its_cause_and_request_id(
     assert "ConnectError: [Errno 111] refused" in lines[1]
 
 
-async def test_json_log_format_writes_one_json_object_per_line(predictor: respx.Router) -> None:
-    app = create_app(
-        make_settings(LOG_FORMAT="json"), transport=httpx.MockTransport(predictor.async_handler)
-    )
-    async with serve(app) as client:
-        with gateway_log() as log:
-            await client.post(
-                "/process",
-                json={"data": FORGED, "forward_to_model": False},
-                headers={"X-Request-ID": "json-1"},
-            )
+async def test_json_log_format_writes_one_json_object_per_line(client: httpx.AsyncClient) -> None:
+    with captured_log("gateway", "json") as log:
+        await client.post(
+            "/process",
+            json={"data": FORGED, "forward_to_model": False},
+            headers={"X-Request-ID": "json-1"},
+        )
 
     lines = log.getvalue().splitlines()
     assert len(lines) == 1

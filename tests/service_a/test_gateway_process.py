@@ -5,9 +5,10 @@ import json
 import httpx
 import pytest
 import respx
-from gateway_fakes import PREDICTION, make_settings, serve
 
 from gateway.main import create_app
+from tests.support.asgi import serve
+from tests.support.gateway import PREDICTION, make_settings
 
 FORWARD = {"data": "cat image data", "forward_to_model": True}
 LOG_ONLY = {"data": "cat image data", "forward_to_model": False}

@@ -5,7 +5,8 @@ import re
 import httpx
 import pytest
 import respx
-from gateway_fakes import PREDICTION
+
+from tests.support.gateway import PREDICTION
 
 FORWARD = {"data": "cat image data", "forward_to_model": True}
 
@@ -37,7 +38,7 @@ async def test_client_request_id_is_echoed(client: httpx.AsyncClient) -> None:
 async def test_unsafe_client_request_id_is_replaced(
     client: httpx.AsyncClient, unsafe_id: bytes
 ) -> None:
-    response = await client.get("/health", headers={"X-Request-ID": unsafe_id})
+    response = await client.get("/health", headers=[(b"X-Request-ID", unsafe_id)])
 
     assert re.fullmatch(r"[0-9a-f]{32}", response.headers["x-request-id"])
 

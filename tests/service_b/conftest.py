@@ -1,30 +1,19 @@
-"""Shared fixtures of the predictor's tests: a tiny dataset, config and model built in tmp."""
+"""Fixtures of the predictor's tests: a tiny dataset, config and model built in tmp."""
 
-import os
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
-from fastapi import FastAPI
-from predictor_tiny_data import write_tiny_training_dir
 
 from predictor.config import Settings
 from predictor.main import create_app
 from predictor.model import LoadedModel, load_model
-from predictor.training import PublishedModel, TrainingConfig, train
-
-
-@pytest.fixture(autouse=True)
-def _isolate_settings_from_host_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Settings read the environment (case-insensitively); the host's must not leak in."""
-    fields = {name.upper() for name in Settings.model_fields}
-    for variable in list(os.environ):
-        if variable.upper() in fields:
-            monkeypatch.delenv(variable)
+from predictor.model_store import ModelStore, PublishedModel
+from predictor.training import TrainingConfig, train
+from tests.support.asgi import serve
+from tests.support.predictor import predictor_settings
+from tests.support.tiny_dataset import write_tiny_training_dir
 
 
 @pytest.fixture(scope="session")
@@ -50,7 +39,7 @@ def tiny_published(
     tiny_config: TrainingConfig, tmp_path_factory: pytest.TempPathFactory
 ) -> PublishedModel:
     """One tiny version, trained once per session; tests must not modify its folder."""
-    return train(tiny_config, tmp_path_factory.mktemp("tiny_models"))
+    return train(tiny_config, ModelStore(tmp_path_factory.mktemp("tiny_models")))
 
 
 @pytest.fixture(scope="session")
@@ -59,64 +48,21 @@ def tiny_model(tiny_published: PublishedModel) -> LoadedModel:
 
 
 @pytest.fixture
-def make_settings(tmp_path: Path, tiny_config_path: Path) -> Callable[..., Settings]:
-    """Settings with every field that matters given explicitly; keyword arguments override."""
-
-    def make(**overrides: Any) -> Settings:
-        values: dict[str, Any] = {
-            "TRAINING_CONFIG": tiny_config_path,
-            "MODEL_DIR": tmp_path / "models",
-            "MODEL_VERSION": None,
-            "TRAIN_IF_MISSING": True,
-            "MAX_INPUT_CHARS": 200,
-            "BATCHING_ENABLED": True,
-            "BATCH_MAX_SIZE": 64,
-            "BATCH_MAX_WAIT_MS": 0.0,
-            "LOG_LEVEL": "warning",
-        }
-        values.update(overrides)
-        return Settings(**values)
-
-    return make
-
-
-@asynccontextmanager
-async def serve(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and yield a client whose requests see the lifespan state."""
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=manager.app), base_url="http://test"
-        ) as client,
-    ):
-        yield client
-
-
-@pytest.fixture
-def open_client() -> Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]]:
-    """`async with open_client(app) as client:` for tests that build their own app."""
-    return serve
-
-
-@pytest.fixture
-def max_input_chars() -> int:
-    """MAX_INPUT_CHARS of the `client` app; a test module can override this fixture."""
-    return 200
-
-
-@pytest.fixture
-async def client(
-    make_settings: Callable[..., Settings], tiny_model: LoadedModel, max_input_chars: int
-) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app serving the tiny model, with batching on."""
-    app = create_app(make_settings(MAX_INPUT_CHARS=max_input_chars), model=tiny_model)
-    async with serve(app) as client:
-        yield client
-
-
-@pytest.fixture
 def models_dir(tmp_path: Path) -> Path:
-    """An empty model folder (the default MODEL_DIR of `make_settings`)."""
+    """An empty model folder, the MODEL_DIR of `settings`."""
     folder = tmp_path / "models"
     folder.mkdir()
     return folder
+
+
+@pytest.fixture
+def settings(tiny_config_path: Path, models_dir: Path) -> Settings:
+    """The tiny training config, an empty model folder, MAX_INPUT_CHARS 200, batching on."""
+    return predictor_settings(tiny_config_path, models_dir)
+
+
+@pytest.fixture
+async def client(settings: Settings, tiny_model: LoadedModel) -> AsyncIterator[httpx.AsyncClient]:
+    """A client of an app serving the tiny model with `settings`."""
+    async with serve(create_app(settings, model=tiny_model)) as client:
+        yield client

@@ -5,12 +5,7 @@ from typing import Any
 import httpx
 import pytest
 
-LIMIT = 50
-
-
-@pytest.fixture
-def max_input_chars() -> int:
-    return LIMIT
+from predictor.config import Settings
 
 
 def first_error(response: httpx.Response) -> dict[str, Any]:
@@ -19,7 +14,8 @@ def first_error(response: httpx.Response) -> dict[str, Any]:
     assert isinstance(detail, list)
     assert detail, response.text
     assert detail[0]["msg"], response.text
-    return detail[0]
+    first: dict[str, Any] = detail[0]
+    return first
 
 
 async def test_missing_input_is_422(client: httpx.AsyncClient) -> None:
@@ -67,20 +63,27 @@ async def test_whitespace_only_input_is_422(client: httpx.AsyncClient, blank: st
 
 
 async def test_input_longer_than_limit_is_422_naming_the_limit(
-    client: httpx.AsyncClient,
+    client: httpx.AsyncClient, settings: Settings
 ) -> None:
-    error = first_error(await client.post("/predict", json={"input": "a" * (LIMIT + 1)}))
+    limit = settings.MAX_INPUT_CHARS
+    error = first_error(await client.post("/predict", json={"input": "a" * (limit + 1)}))
 
-    assert error["loc"] == ["body", "input"]
-    assert error["type"] == "string_too_long"
-    assert str(LIMIT) in error["msg"]
+    assert error == {
+        "type": "string_too_long",
+        "loc": ["body", "input"],
+        "msg": f"String should have at most {limit} characters",
+        "ctx": {"max_length": limit},
+    }
 
 
-async def test_input_of_exactly_the_limit_is_accepted(client: httpx.AsyncClient) -> None:
-    response = await client.post("/predict", json={"input": "c" * LIMIT})
+async def test_input_of_exactly_the_limit_is_accepted(
+    client: httpx.AsyncClient, settings: Settings
+) -> None:
+    limit = settings.MAX_INPUT_CHARS
+    response = await client.post("/predict", json={"input": "c" * limit})
 
     assert response.status_code == 200
-    assert response.json()["prediction"]["input_length"] == LIMIT
+    assert response.json()["prediction"]["input_length"] == limit
 
 
 async def test_malformed_json_is_422(client: httpx.AsyncClient) -> None:

@@ -1,6 +1,7 @@
 """Settings: safe defaults, environment variables, paths anchored at service_b/."""
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from pydantic import ValidationError
@@ -57,5 +58,7 @@ def test_model_version_must_look_like_a_version(version: str) -> None:
 
 @pytest.mark.parametrize(("name", "value"), [("MAX_INPUT_CHARS", 0), ("BATCH_MAX_SIZE", 0)])
 def test_limits_must_be_positive(name: str, value: int) -> None:
+    values: dict[str, Any] = {name: value}
+
     with pytest.raises(ValidationError):
-        Settings(**{name: value})
+        Settings(**values)

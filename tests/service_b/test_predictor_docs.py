@@ -1,28 +1,19 @@
 """The OpenAPI document and the offline docs pages (/docs, /redoc)."""
 
 import re
-from typing import Any
 
 import httpx
 import pytest
 
-from predictor.docs import CONTENT_SECURITY_POLICY
 from predictor.main import create_app
-
-
-def has_example(spec: dict[str, Any], response: dict[str, Any]) -> bool:
-    """Whether a documented response shows an example body (its own, or its schema's)."""
-    content = response["content"]["application/json"]
-    schema = content.get("schema", {})
-    if "$ref" in schema:
-        schema = spec["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
-    return any(key in content or key in schema for key in ("example", "examples"))
+from service_common.middleware import CONTENT_SECURITY_POLICY
+from tests.support.openapi import has_example
 
 
 @pytest.mark.parametrize(
     ("method", "path", "statuses"),
     [
-        ("post", "/predict", {"200", "422", "500", "503"}),
+        ("post", "/predict", {"200", "413", "422", "500", "503"}),
         ("get", "/ready", {"200", "503"}),
         ("get", "/model", {"200", "503"}),
         ("get", "/health", {"200"}),

@@ -2,14 +2,11 @@
 
 import json
 import shutil
-from collections.abc import Awaitable, Callable
-from contextlib import AbstractAsyncContextManager
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 import skops.io
-from fastapi import FastAPI
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -17,11 +14,14 @@ from sklearn.preprocessing import FunctionTransformer
 from predictor.config import Settings
 from predictor.errors import ModelLoadError, NoModelVersion
 from predictor.main import create_app
-from predictor.model import TRUSTED_TYPES, load_model, resolve_version_dir
-from predictor.training import ARTIFACT_NAME, METADATA_NAME, TrainingConfig, sha256_of, train
+from predictor.model import TRUSTED_TYPES, load_model
+from predictor.model_store import ARTIFACT_NAME, METADATA_NAME, ModelStore, sha256_of
+from predictor.training import TrainingConfig, train
+from tests.support.asgi import serve
+from tests.support.predictor import settings_with
 
 
-class SmuggledTransformer(BaseEstimator, TransformerMixin):
+class SmuggledTransformer(BaseEstimator, TransformerMixin):  # type: ignore[misc]
     """A type nobody allowed: loading it would import and run code of the artifact's choice."""
 
     def fit(self, texts: list[str], labels: list[str] | None = None) -> "SmuggledTransformer":
@@ -41,32 +41,24 @@ def published_two_versions(
 ) -> Path:
     """A model folder holding v1 and v2; tests work on copies of it."""
     folder = tmp_path_factory.mktemp("two_versions")
-    train(tiny_config, folder)
-    train(tiny_config, folder)
+    train(tiny_config, ModelStore(folder))
+    train(tiny_config, ModelStore(folder))
     return folder
 
 
 @pytest.fixture
 def versions_dir(published_two_versions: Path, tmp_path: Path) -> Path:
-    return Path(shutil.copytree(published_two_versions, tmp_path / "models"))
+    return Path(shutil.copytree(published_two_versions, tmp_path / "versions"))
 
 
-@pytest.fixture
-def served_version(
-    make_settings: Callable[..., Settings],
-    versions_dir: Path,
-    open_client: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
-) -> Callable[..., Awaitable[str]]:
+async def served_version(settings: Settings, versions_dir: Path, **overrides: Any) -> str:
     """The model version an app loading from `versions_dir` serves, per /ready."""
-
-    async def served(**overrides: object) -> str:
-        app = create_app(make_settings(MODEL_DIR=versions_dir, **overrides))
-        async with open_client(app) as client:
-            response = await client.get("/ready")
-        assert response.status_code == 200, response.text
-        return response.json()["model_version"]
-
-    return served
+    app = create_app(settings_with(settings, MODEL_DIR=versions_dir, **overrides))
+    async with serve(app) as client:
+        response = await client.get("/ready")
+    assert response.status_code == 200, response.text
+    version: str = response.json()["model_version"]
+    return version
 
 
 def tamper(artifact: Path) -> None:
@@ -85,66 +77,65 @@ def replace_artifact(version_dir: Path, pipeline: Pipeline) -> None:
 
 
 def test_newest_version_is_resolved_by_default(versions_dir: Path) -> None:
-    assert resolve_version_dir(versions_dir, None) == versions_dir / "v2"
+    assert ModelStore(versions_dir).version_dir(None) == versions_dir / "v2"
 
 
 def test_version_numbers_compare_as_numbers_not_text(versions_dir: Path) -> None:
     shutil.copytree(versions_dir / "v2", versions_dir / "v10")
 
-    assert resolve_version_dir(versions_dir, None) == versions_dir / "v10"
+    assert ModelStore(versions_dir).version_dir(None) == versions_dir / "v10"
 
 
 async def test_app_serves_the_newest_version_by_default(
-    served_version: Callable[..., Awaitable[str]],
+    settings: Settings, versions_dir: Path
 ) -> None:
-    assert await served_version() == "v2"
+    assert await served_version(settings, versions_dir) == "v2"
 
 
 async def test_model_version_setting_selects_an_older_version(
-    served_version: Callable[..., Awaitable[str]],
+    settings: Settings, versions_dir: Path
 ) -> None:
-    assert await served_version(MODEL_VERSION="v1") == "v1"
+    assert await served_version(settings, versions_dir, MODEL_VERSION="v1") == "v1"
 
 
 def test_folder_without_metadata_is_not_a_version(versions_dir: Path) -> None:
     (versions_dir / "v9").mkdir()
 
-    assert resolve_version_dir(versions_dir, None) == versions_dir / "v2"
+    assert ModelStore(versions_dir).version_dir(None) == versions_dir / "v2"
 
 
 async def test_app_ignores_a_leftover_folder_without_metadata(
-    served_version: Callable[..., Awaitable[str]], versions_dir: Path
+    settings: Settings, versions_dir: Path
 ) -> None:
     (versions_dir / "v9").mkdir()
 
-    assert await served_version() == "v2"
+    assert await served_version(settings, versions_dir) == "v2"
 
 
 def test_folder_not_named_like_a_version_is_ignored(versions_dir: Path) -> None:
     shutil.copytree(versions_dir / "v1", versions_dir / "latest")
 
-    assert resolve_version_dir(versions_dir, None) == versions_dir / "v2"
+    assert ModelStore(versions_dir).version_dir(None) == versions_dir / "v2"
 
 
 def test_empty_model_folder_has_no_version(models_dir: Path) -> None:
     with pytest.raises(NoModelVersion):
-        resolve_version_dir(models_dir, None)
+        ModelStore(models_dir).version_dir(None)
 
 
 def test_missing_requested_version_is_refused(versions_dir: Path) -> None:
     with pytest.raises(ModelLoadError, match="v7"):
-        resolve_version_dir(versions_dir, "v7")
+        ModelStore(versions_dir).version_dir("v7")
 
 
 async def test_start_up_fails_when_the_requested_version_is_missing(
-    make_settings: Callable[..., Settings],
+    settings: Settings,
     versions_dir: Path,
-    open_client: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> None:
-    app = create_app(make_settings(MODEL_DIR=versions_dir, MODEL_VERSION="v7"))
+    app = create_app(settings_with(settings, MODEL_DIR=versions_dir, MODEL_VERSION="v7"))
 
     with pytest.raises(ModelLoadError, match="v7"):
-        async with open_client(app):
+        async with serve(app):
             pass
 
 
@@ -163,15 +154,14 @@ def test_tampered_artifact_is_refused_naming_sha256(versions_dir: Path) -> None:
 
 
 async def test_start_up_fails_for_a_tampered_artifact(
-    make_settings: Callable[..., Settings],
+    settings: Settings,
     versions_dir: Path,
-    open_client: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> None:
     tamper(versions_dir / "v2" / ARTIFACT_NAME)
-    app = create_app(make_settings(MODEL_DIR=versions_dir))
+    app = create_app(settings_with(settings, MODEL_DIR=versions_dir))
 
     with pytest.raises(ModelLoadError, match="sha256"):
-        async with open_client(app):
+        async with serve(app):
             pass
 
 

@@ -2,20 +2,20 @@
 
 import asyncio
 import threading
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
-from predictor import main as predictor_main
+from predictor import training
 from predictor.config import Settings
 from predictor.errors import NoModelVersion
 from predictor.main import create_app
-from predictor.training import METADATA_NAME
+from predictor.model_store import METADATA_NAME
+from tests.support.asgi import serve
+from tests.support.predictor import settings_with
 
 READY_WITHIN_SECONDS = 20
 
@@ -24,27 +24,26 @@ READY_WITHIN_SECONDS = 20
 def release_training(monkeypatch: pytest.MonkeyPatch) -> threading.Event:
     """Start-up training waits for this event, so "before" is observable for sure."""
     release = threading.Event()
-    real_train = predictor_main.train
+    real_train = training.train
 
     def gated_train(*args: Any, **kwargs: Any) -> Any:
         release.wait(timeout=READY_WITHIN_SECONDS)
         return real_train(*args, **kwargs)
 
-    monkeypatch.setattr(predictor_main, "train", gated_train)
+    monkeypatch.setattr("predictor.startup.train", gated_train)
     return release
 
 
 @pytest.fixture
 async def starting_client(
-    make_settings: Callable[..., Settings],
+    settings: Settings,
     models_dir: Path,
     release_training: threading.Event,
-    open_client: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> AsyncIterator[httpx.AsyncClient]:
     """A client of an app with no injected model and an empty model folder."""
-    app = create_app(make_settings(MODEL_DIR=models_dir))
+    app = create_app(settings)
     try:
-        async with open_client(app) as client:
+        async with serve(app) as client:
             yield client
     finally:
         release_training.set()
@@ -121,12 +120,11 @@ async def test_predict_answers_once_start_up_training_has_finished(
 
 
 async def test_start_up_without_a_model_and_without_training_fails(
-    make_settings: Callable[..., Settings],
+    settings: Settings,
     models_dir: Path,
-    open_client: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> None:
-    app = create_app(make_settings(MODEL_DIR=models_dir, TRAIN_IF_MISSING=False))
+    app = create_app(settings_with(settings, TRAIN_IF_MISSING=False))
 
     with pytest.raises(NoModelVersion):
-        async with open_client(app):
+        async with serve(app):
             pass

@@ -8,32 +8,26 @@ import sys
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
-from predictor_tiny_data import SAMPLE_TEXTS, write_tiny_training_dir
 from pydantic import ValidationError
 
 from predictor.config import SERVICE_ROOT, Settings
 from predictor.model import LoadedModel, load_model
-from predictor.training import (
-    ARTIFACT_NAME,
-    METADATA_NAME,
-    PublishedModel,
-    TrainingConfig,
-    build_pipeline,
-    load_labelled_texts,
-    publish,
-    train,
-)
+from predictor.model_store import ARTIFACT_NAME, METADATA_NAME, ModelStore, PublishedModel
+from predictor.training import TrainingConfig, build_pipeline, load_labelled_texts, train
+from tests.support.tiny_dataset import SAMPLE_TEXTS, write_tiny_training_dir
 
 
 def sha256_hex(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def read_metadata(version_dir: Path) -> dict:
-    return json.loads((version_dir / METADATA_NAME).read_text())
+def read_metadata(version_dir: Path) -> dict[str, Any]:
+    metadata: dict[str, Any] = json.loads((version_dir / METADATA_NAME).read_text())
+    return metadata
 
 
 def snapshot(folder: Path) -> dict[str, bytes]:
@@ -43,8 +37,8 @@ def snapshot(folder: Path) -> dict[str, bytes]:
 def test_same_config_and_data_give_identical_predictions(
     tiny_config: TrainingConfig, tmp_path: Path
 ) -> None:
-    first = load_model(train(tiny_config, tmp_path / "a").directory)
-    second = load_model(train(tiny_config, tmp_path / "b").directory)
+    first = load_model(train(tiny_config, ModelStore(tmp_path / "a")).directory)
+    second = load_model(train(tiny_config, ModelStore(tmp_path / "b")).directory)
 
     assert np.array_equal(
         first.pipeline.predict_proba(SAMPLE_TEXTS), second.pipeline.predict_proba(SAMPLE_TEXTS)
@@ -53,7 +47,7 @@ def test_same_config_and_data_give_identical_predictions(
 
 
 def test_first_training_publishes_v1(tiny_config: TrainingConfig, models_dir: Path) -> None:
-    published = train(tiny_config, models_dir)
+    published = train(tiny_config, ModelStore(models_dir))
 
     assert published.version == "v1"
     assert published.directory == models_dir / "v1"
@@ -61,9 +55,9 @@ def test_first_training_publishes_v1(tiny_config: TrainingConfig, models_dir: Pa
 
 
 def test_second_training_publishes_v2(tiny_config: TrainingConfig, models_dir: Path) -> None:
-    train(tiny_config, models_dir)
+    train(tiny_config, ModelStore(models_dir))
 
-    published = train(tiny_config, models_dir)
+    published = train(tiny_config, ModelStore(models_dir))
 
     assert published.version == "v2"
     assert read_metadata(models_dir / "v2")["version"] == "v2"
@@ -72,10 +66,10 @@ def test_second_training_publishes_v2(tiny_config: TrainingConfig, models_dir: P
 def test_second_training_leaves_v1_byte_identical(
     tiny_config: TrainingConfig, models_dir: Path
 ) -> None:
-    train(tiny_config, models_dir)
+    train(tiny_config, ModelStore(models_dir))
     before = snapshot(models_dir / "v1")
 
-    train(tiny_config, models_dir)
+    train(tiny_config, ModelStore(models_dir))
 
     assert snapshot(models_dir / "v1") == before
 
@@ -92,7 +86,7 @@ def test_concurrent_trainings_get_distinct_complete_versions(
     tiny_config: TrainingConfig, models_dir: Path
 ) -> None:
     with ThreadPoolExecutor(max_workers=4) as pool:
-        published = list(pool.map(lambda _: train(tiny_config, models_dir), range(4)))
+        published = list(pool.map(lambda _: train(tiny_config, ModelStore(models_dir)), range(4)))
 
     assert sorted(p.version for p in published) == ["v1", "v2", "v3", "v4"]
     assert_complete_versions(models_dir, ["v1", "v2", "v3", "v4"])
@@ -106,7 +100,7 @@ def test_concurrent_publishes_of_the_same_model_get_distinct_versions(
 
     def publish_at_once(_: int) -> PublishedModel:
         start.wait()
-        return publish(pipeline, {"metrics": {}}, models_dir)
+        return ModelStore(models_dir).publish(pipeline, {"metrics": {}})
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         published = list(pool.map(publish_at_once, range(8)))
@@ -203,7 +197,8 @@ def train_command(config_path: Path, output_dir: Path) -> list[str]:
     return [
         sys.executable,
         "-m",
-        "predictor.train",
+        "predictor.cli",
+        "train",
         "--config",
         str(config_path),
         "--output-dir",
@@ -220,7 +215,7 @@ def env_without_settings() -> dict[str, str]:
 def command_run(
     tiny_config_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[subprocess.CompletedProcess[str], Path]:
-    """`python -m predictor.train` run once, as a user would, from service_b/."""
+    """`python -m predictor.cli train` run once, as a user would, from service_b/."""
     output_dir = tmp_path_factory.mktemp("command") / "models"
     completed = subprocess.run(
         train_command(tiny_config_path, output_dir),

@@ -6,17 +6,16 @@ model files are committed) and checks the accuracy the README promises.
 
 import hashlib
 from collections import Counter
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
-import httpx
 import pytest
-from fastapi import FastAPI
 
 from predictor.config import SERVICE_ROOT, Settings
 from predictor.main import create_app
 from predictor.model import LoadedModel, load_model
-from predictor.training import PublishedModel, TrainingConfig, load_labelled_texts, train
+from predictor.model_store import ModelStore, PublishedModel
+from predictor.training import TrainingConfig, load_labelled_texts, train
+from tests.support.asgi import serve
+from tests.support.predictor import settings_with
 
 REAL_CONFIG_PATH = SERVICE_ROOT / "training.toml"
 CLASSES = {"cat", "dog", "bird", "fish", "rabbit"}
@@ -51,7 +50,7 @@ def real_config() -> TrainingConfig:
 def real_published(
     real_config: TrainingConfig, tmp_path_factory: pytest.TempPathFactory
 ) -> PublishedModel:
-    return train(real_config, tmp_path_factory.mktemp("real_models"))
+    return train(real_config, ModelStore(tmp_path_factory.mktemp("real_models")))
 
 
 @pytest.fixture(scope="module")
@@ -104,6 +103,7 @@ def test_real_model_scores_equal_the_fully_checked_pipeline(
     real_model: LoadedModel, real_config: TrainingConfig
 ) -> None:
     # score() skips scikit-learn's parameter and finiteness checks; the answers must not move.
+    assert real_config.data.holdout_path is not None
     texts = load_labelled_texts(real_config.resolve(real_config.data.holdout_path)).texts
     checked = real_model.pipeline.predict_proba(texts)
 
@@ -123,15 +123,16 @@ def test_everyday_phrasing_is_not_in_the_training_data(
 
 
 async def test_real_model_is_served_by_the_app(
-    make_settings: Callable[..., Settings],
+    settings: Settings,
     real_published: PublishedModel,
-    open_client: Callable[[FastAPI], AbstractAsyncContextManager[httpx.AsyncClient]],
 ) -> None:
     app = create_app(
-        make_settings(TRAINING_CONFIG=REAL_CONFIG_PATH, MODEL_DIR=real_published.directory.parent)
+        settings_with(
+            settings, TRAINING_CONFIG=REAL_CONFIG_PATH, MODEL_DIR=real_published.directory.parent
+        )
     )
 
-    async with open_client(app) as client:
+    async with serve(app) as client:
         response = await client.post("/predict", json={"input": "walked the puppy on a leash"})
 
     assert response.status_code == 200

@@ -1,12 +1,15 @@
-"""Log format (text or JSON lines), the request id in every line, and safe input previews."""
+"""Log format (text or JSON lines), the request id in every line, and escaping of untrusted
+text (control characters, previews of inputs) so it cannot forge or disguise a log line."""
 
 import json
 import logging
+import logging.config
 import sys
+from collections.abc import Sequence
 from contextvars import ContextVar
-from typing import Any, Literal
+from typing import Any, TextIO
 
-LogFormat = Literal["text", "json"]
+from service_common.settings import LogFormat
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 """Id of the request being served; set by the request-id middleware, "-" outside requests."""
@@ -58,29 +61,6 @@ def current_request_id() -> str:
     return request_id_var.get()
 
 
-_input_logger = logging.getLogger("gateway.inputs")
-
-
-def log_input(data: str, forward_to_model: bool, preview_chars: int) -> None:
-    """The one INFO line every accepted input gets."""
-    if not _input_logger.isEnabledFor(logging.INFO):
-        return
-    shown = preview(data, preview_chars)
-    # The record is made and handled directly, as Logger.info would, minus its walk up the
-    # stack for the caller's file and line, which no format shows (it runs per request).
-    record = _input_logger.makeRecord(
-        _input_logger.name,
-        logging.INFO,
-        __file__,
-        0,
-        'Input received: forward_to_model=%s length=%d preview="%s"',
-        ("true" if forward_to_model else "false", len(data), shown),
-        None,
-        extra={"forward_to_model": forward_to_model, "input_length": len(data), "preview": shown},
-    )
-    _input_logger.handle(record)
-
-
 class RequestIdFilter(logging.Filter):
     """Adds `request_id` (from the context of the running request) to every record."""
 
@@ -125,52 +105,47 @@ def make_formatter(log_format: LogFormat) -> logging.Formatter:
     return JsonFormatter() if log_format == "json" else TextFormatter()
 
 
-class _GatewayHandler(logging.StreamHandler):
-    """The handler `configure_logging` installs; marked so a second call replaces it."""
+class ServiceLogHandler(logging.StreamHandler[TextIO]):
+    """Writes to stderr in the chosen format, with the request id on every record.
 
-
-def configure_logging(level: str, log_format: LogFormat) -> None:
-    """Send the `gateway` loggers' records to stderr in the chosen format.
-
-    Idempotent, and leaves the root logger alone: records still propagate to it, so
-    pytest's caplog (and any handler an embedding program adds there) sees them.
+    Thread, process and multiprocessing names are in no format; creating the handler
+    turns their lookup off, which saves work on every record (the logging HOWTO's
+    "Optimization" section). It is created in every process, workers included.
     """
-    # Thread, process and multiprocessing names are in no format; not looking them up saves
-    # work on every record (the logging HOWTO's "Optimization" section).
-    logging.logThreads = False
-    logging.logProcesses = False
-    logging.logMultiprocessing = False
-    logger = logging.getLogger("gateway")
-    for handler in [h for h in logger.handlers if isinstance(h, _GatewayHandler)]:
-        logger.removeHandler(handler)
-    handler = _GatewayHandler(sys.stderr)
-    handler.addFilter(RequestIdFilter())
-    handler.setFormatter(make_formatter(log_format))
-    logger.addHandler(handler)
-    logger.setLevel(level.upper())
+
+    def __init__(self, log_format: LogFormat = "text") -> None:
+        super().__init__(sys.stderr)
+        logging.logThreads = False
+        logging.logProcesses = False
+        logging.logMultiprocessing = False
+        self.addFilter(RequestIdFilter())
+        self.setFormatter(make_formatter(log_format))
 
 
-def uvicorn_log_config(level: str, log_format: LogFormat) -> dict[str, Any]:
-    """A `logging.config.dictConfig` for uvicorn's own loggers, in the gateway's format."""
-    formatter = "gateway.logging_setup." + (
-        "JsonFormatter" if log_format == "json" else "TextFormatter"
-    )
+def logging_config(
+    level: str, log_format: LogFormat, service_loggers: Sequence[str]
+) -> dict[str, Any]:
+    """A `logging.config.dictConfig` for uvicorn's loggers and the service's own.
+
+    uvicorn applies it in every process it starts (each worker too), so the service
+    passes it as uvicorn's `log_config` rather than configuring logging itself.
+    """
+    handler = {"()": f"{__name__}.ServiceLogHandler", "log_format": log_format}
+    logger = {"handlers": ["default"], "level": level.upper(), "propagate": False}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"request_id": {"()": "gateway.logging_setup.RequestIdFilter"}},
-        "formatters": {"gateway": {"()": formatter}},
-        "handlers": {
-            "default": {
-                "class": "logging.StreamHandler",
-                "stream": "ext://sys.stderr",
-                "formatter": "gateway",
-                "filters": ["request_id"],
-            },
-        },
+        "handlers": {"default": handler},
         "loggers": {
-            "uvicorn": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+            "uvicorn": logger,
             "uvicorn.error": {"level": level.upper()},
-            "uvicorn.access": {"handlers": ["default"], "level": level.upper(), "propagate": False},
+            "uvicorn.access": logger,
+            "service_common": logger,
+            **dict.fromkeys(service_loggers, logger),
         },
     }
+
+
+def configure_logging(level: str, log_format: LogFormat, service_loggers: Sequence[str]) -> None:
+    """Apply `logging_config` in this process (when no server of ours does it)."""
+    logging.config.dictConfig(logging_config(level, log_format, service_loggers))

@@ -63,4 +63,4 @@ def expected_score(text: str) -> Score:
 
 
 def fake_model(pipeline: FakePipeline, version: str = "v-fake") -> LoadedModel:
-    return LoadedModel(version=version, metadata={}, pipeline=pipeline)  # type: ignore[arg-type]
+    return LoadedModel(version=version, metadata={}, pipeline=pipeline)

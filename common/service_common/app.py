@@ -1,0 +1,59 @@
+"""The FastAPI app every service is built on: offline API docs, the standard middleware and
+the error handlers, and typed access to the lifespan state.
+
+`fastapi_offline.FastAPIOffline` serves the Swagger UI (/docs) and ReDoc (/redoc) assets
+from the pinned fastapi-offline package under /static-offline-docs instead of a CDN, so
+the docs work with no internet access. Two images would still be fetched from the
+internet; both are stopped: Swagger UI's validator badge (validator.swagger.io, shown
+when the page is not opened on localhost) by `validatorUrl: null`, and ReDoc's Redocly
+logo by the docs pages' Content-Security-Policy (see `service_common.middleware`).
+"""
+
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from typing import Any, TypeVar, cast
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi_offline import FastAPIOffline
+
+from service_common.errors import register_error_handlers
+from service_common.middleware import standard_middleware
+
+SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
+
+StateT = TypeVar("StateT")
+
+
+def create_service_app(
+    *,
+    title: str,
+    description: str,
+    version: str,
+    tags: list[dict[str, Any]],
+    router: APIRouter,
+    lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
+    max_body_bytes: int,
+    body_example: str,
+) -> FastAPI:
+    """A service's app: its routes and lifespan, with what every service has around them.
+
+    `body_example` is a valid body of the main route, quoted in the 422 answered to a
+    body that is not a JSON object.
+    """
+    app = FastAPIOffline(
+        title=title,
+        description=description,
+        version=version,
+        openapi_tags=tags,
+        swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
+        lifespan=lifespan,
+        middleware=standard_middleware(max_body_bytes),
+    )
+    app.include_router(router)
+    register_error_handlers(app, body_example)
+    return app
+
+
+def lifespan_state(request: Request, state_type: type[StateT]) -> StateT:
+    """What the lifespan yielded (a TypedDict), as Starlette copies it into each request."""
+    return cast(StateT, request.scope["state"])

@@ -1,0 +1,133 @@
+"""Domain errors both services raise, and the one place that turns errors into HTTP answers.
+
+Each error a client can see carries its status code and a fixed public detail; the cause
+(exception class, message, host, port) goes to the log only, never into a response body.
+"""
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+
+INTERNAL_ERROR_DETAIL = "Internal server error"
+NOT_UTF8_JSON = "Body is not UTF-8 encoded JSON"
+PAYLOAD_TOO_LARGE_DETAIL = "Request body too large"
+
+
+class ServiceError(Exception):
+    """Base of the errors a client can see: each carries its status and public detail."""
+
+    status_code = 500
+    detail = INTERNAL_ERROR_DETAIL
+
+    def __init__(self) -> None:
+        super().__init__(self.detail)
+
+    @property
+    def headers(self) -> dict[str, str] | None:
+        return None
+
+
+class InvalidField(ServiceError):
+    """A body field that passed the schema but breaks a rule that depends on settings.
+
+    Answered 422 in the shape of FastAPI's own validation errors, so clients parse one
+    format; the input itself is not echoed back (it may be very long).
+    """
+
+    status_code = 422
+
+    def __init__(
+        self, field: str, error_type: str, message: str, context: dict[str, Any] | None = None
+    ) -> None:
+        super().__init__()
+        self.field = field
+        self.error_type = error_type
+        self.message = message
+        self.context = context
+
+    def item(self) -> dict[str, Any]:
+        item: dict[str, Any] = {"type": self.error_type, "loc": ["body", self.field]}
+        item["msg"] = self.message
+        if self.context:
+            item["ctx"] = self.context
+        return item
+
+
+class StartupError(Exception):
+    """A setting or file the service needs at start-up is unusable; the message says which."""
+
+
+class PayloadTooLarge(HTTPException):
+    """The request body is larger than MAX_BODY_BYTES.
+
+    Unlike the errors above it is an HTTPException: it is raised while FastAPI reads the
+    body, and FastAPI turns any other exception raised there into a 400.
+    """
+
+    def __init__(self) -> None:
+        # The rest of the body is not read, so the connection cannot be reused.
+        super().__init__(413, PAYLOAD_TOO_LARGE_DETAIL, headers={"Connection": "close"})
+
+
+def error_response(error: ServiceError | HTTPException) -> JSONResponse:
+    """The `{"detail": ...}` response of an error, with its status code and headers."""
+    return JSONResponse(
+        status_code=error.status_code, content={"detail": error.detail}, headers=error.headers
+    )
+
+
+def validation_error_response(items: list[dict[str, Any]]) -> JSONResponse:
+    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(items)})
+
+
+def register_error_handlers(app: FastAPI, body_example: str) -> None:
+    """Map every error to its status: 422 lists for bad requests, `{"detail": ...}` otherwise.
+
+    `body_example` is a valid body of the service's main route, quoted in the 422 for a
+    body that is not a JSON object (the usual cause is a missing Content-Type).
+    """
+    not_a_json_object = (
+        f"Body must be a JSON object such as {body_example}, "
+        "sent with Content-Type: application/json"
+    )
+
+    async def request_invalid(_: Request, error: Exception) -> JSONResponse:
+        # FastAPI's format minus the echoed input (it can be a megabyte).
+        assert isinstance(error, RequestValidationError)
+        items = []
+        for problem in error.errors():
+            item = {key: problem[key] for key in ("type", "loc", "msg", "ctx") if key in problem}
+            if tuple(problem.get("loc", ())) == ("body",) and problem.get("type") in (
+                "model_attributes_type",
+                "model_type",
+            ):
+                item["msg"] = not_a_json_object
+            items.append(item)
+        return validation_error_response(items)
+
+    async def field_invalid(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, InvalidField)
+        return validation_error_response([error.item()])
+
+    async def http_error(request: Request, error: Exception) -> Response:
+        # FastAPI answers 400 for a JSON body that is not UTF-8; it is invalid JSON like any other.
+        assert isinstance(error, HTTPException)
+        if error.status_code == 400 and isinstance(error.__cause__, UnicodeDecodeError):
+            return validation_error_response(
+                [{"type": "json_invalid", "loc": ["body"], "msg": NOT_UTF8_JSON}]
+            )
+        return await http_exception_handler(request, error)
+
+    async def service_error(_: Request, error: Exception) -> JSONResponse:
+        assert isinstance(error, ServiceError)
+        return error_response(error)
+
+    app.add_exception_handler(RequestValidationError, request_invalid)
+    app.add_exception_handler(InvalidField, field_invalid)
+    app.add_exception_handler(HTTPException, http_error)
+    app.add_exception_handler(ServiceError, service_error)

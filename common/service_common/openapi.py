@@ -1,0 +1,51 @@
+"""OpenAPI documentation of answers, shared by both services' route docs."""
+
+from typing import Any
+
+from service_common.errors import PAYLOAD_TOO_LARGE_DETAIL
+from service_common.schemas import ErrorMessage, ValidationErrorBody
+
+REQUEST_ID_HEADER_DOC = {
+    "X-Request-ID": {
+        "description": "The client's X-Request-ID if it is a sane token, else a generated id; "
+        "printed in the request's log lines (and the gateway sends it to service B).",
+        "schema": {"type": "string"},
+    }
+}
+
+ResponseDocs = dict[int | str, dict[str, Any]]
+
+
+def ok_doc(description: str | None = None) -> dict[str, Any]:
+    """A 200 with the request-id header (the body's example comes from its response model)."""
+    doc: dict[str, Any] = {"headers": REQUEST_ID_HEADER_DOC}
+    if description:
+        doc["description"] = description
+    return doc
+
+
+def error_doc(
+    description: str, detail: str, headers: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """An error status answered with `{"detail": detail}`."""
+    return {
+        "model": ErrorMessage,
+        "description": description,
+        "content": {"application/json": {"example": {"detail": detail}}},
+        "headers": REQUEST_ID_HEADER_DOC | (headers or {}),
+    }
+
+
+PAYLOAD_TOO_LARGE = error_doc(
+    "The request body is larger than MAX_BODY_BYTES.", PAYLOAD_TOO_LARGE_DETAIL
+)
+
+
+def validation_error_doc(description: str, example: dict[str, Any]) -> dict[str, Any]:
+    """A 422 with one example problem."""
+    return {
+        "model": ValidationErrorBody,
+        "description": description,
+        "headers": REQUEST_ID_HEADER_DOC,
+        "content": {"application/json": {"example": {"detail": [example]}}},
+    }

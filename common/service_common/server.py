@@ -1,0 +1,113 @@
+"""Serving a service with uvicorn (uvloop and httptools), configured from its settings:
+`ServiceEntry` is how each service starts, whether by `python main.py` or imported by an
+ASGI server."""
+
+import logging.config
+import signal
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Generic, NoReturn
+
+import uvicorn
+from fastapi import FastAPI
+from uvicorn.config import STARTUP_FAILURE
+
+from service_common.logging_setup import configure_logging, logging_config
+from service_common.settings import ServiceSettings, SettingsT, load_settings
+
+COMMON_ROOT = Path(__file__).resolve().parent
+
+
+class ServerStopper:
+    """Stops the server of this process with an exit code: how a background task of the app
+    reports a fatal error (the predictor's failed start-up training, say)."""
+
+    def __init__(self) -> None:
+        self.exit_code = 0
+        self._server: uvicorn.Server | None = None
+
+    def attach(self, server: uvicorn.Server) -> None:
+        self._server = server
+
+    def stop(self, exit_code: int) -> None:
+        self.exit_code = exit_code
+        if self._server is not None:
+            self._server.should_exit = True
+        else:  # a server this module did not start (the uvicorn command line, a worker)
+            signal.raise_signal(signal.SIGTERM)
+
+
+def serve(
+    settings: ServiceSettings,
+    *,
+    build_app: Callable[[ServerStopper], Any],
+    factory: str,
+    service_root: Path,
+    service_loggers: Sequence[str],
+) -> NoReturn:
+    """Serve until stopped, then exit with the server's status.
+
+    One process serves the app `build_app` makes here. Reload and several workers need
+    an import string instead: `factory` ("package.module:function") builds the app in each
+    worker, from the environment.
+    """
+    options: dict[str, Any] = {
+        "host": settings.HOST,
+        "port": settings.PORT,
+        "log_level": settings.LOG_LEVEL,
+        "log_config": logging_config(settings.LOG_LEVEL, settings.LOG_FORMAT, service_loggers),
+        "access_log": settings.ACCESS_LOG,
+        "loop": "uvloop",
+        "http": "httptools",
+    }
+    if settings.RELOAD or settings.WORKERS > 1:
+        uvicorn.run(
+            factory,
+            factory=True,
+            app_dir=str(service_root),
+            reload=settings.RELOAD,
+            reload_dirs=[str(service_root), str(COMMON_ROOT)] if settings.RELOAD else None,
+            workers=settings.WORKERS,
+            **options,
+        )
+        sys.exit(0)
+    logging.config.dictConfig(options["log_config"])  # for what building the app logs
+    stopper = ServerStopper()
+    server = uvicorn.Server(uvicorn.Config(build_app(stopper), **options))
+    stopper.attach(server)
+    server.run()
+    sys.exit(stopper.exit_code if server.started else STARTUP_FAILURE)
+
+
+@dataclass(frozen=True)
+class ServiceEntry(Generic[SettingsT]):
+    """How a service starts: its settings class, how its app is built, where it lives."""
+
+    settings_class: type[SettingsT]
+    build_app: Callable[[SettingsT, ServerStopper | None], FastAPI]
+    """The app for these settings; the stopper is None when a server of ours does not run it."""
+    factory: str
+    """`package.module:function` that builds the app from the environment in each worker."""
+    service_root: Path
+    """The service's folder, which holds its top-level `main.py`."""
+    loggers: tuple[str, ...]
+    """The service's own logger names, configured like uvicorn's."""
+
+    def run(self) -> NoReturn:
+        """`python main.py`: refuse bad settings in one line each, then serve until stopped."""
+        settings = load_settings(self.settings_class)
+        serve(
+            settings,
+            build_app=lambda stopper: self.build_app(settings, stopper),
+            factory=self.factory,
+            service_root=self.service_root,
+            service_loggers=self.loggers,
+        )
+
+    def imported_app(self) -> FastAPI:
+        """The app for an ASGI server that imports it (`uvicorn main:app`), logging as `run()`."""
+        settings = load_settings(self.settings_class)
+        configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, self.loggers)
+        return self.build_app(settings, None)

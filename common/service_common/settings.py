@@ -1,0 +1,76 @@
+"""The settings every service has, read from the environment, and the one-line refusal of
+bad ones at start-up."""
+
+from typing import Annotated, Literal, TypeVar
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+LogLevel = Literal["critical", "error", "warning", "info", "debug"]
+LogFormat = Literal["text", "json"]
+
+Seconds = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
+"""A duration setting: positive, finite, at most a day (asyncio timers overflow on `inf`)."""
+
+
+class ServiceSettings(BaseSettings):
+    """Where a service listens, how it logs and what it accepts; one field per variable.
+
+    Names are case-insensitive and have no prefix. Each field's docstring is its
+    description (and the README's configuration table says the same).
+    """
+
+    model_config = SettingsConfigDict(
+        case_sensitive=False, extra="ignore", use_attribute_docstrings=True
+    )
+
+    HOST: str = "0.0.0.0"
+    """Interface uvicorn binds to."""
+
+    PORT: int = Field(8000, ge=1, le=65535)
+    """TCP port uvicorn listens on."""
+
+    RELOAD: bool = False
+    """Restart on code changes (development only)."""
+
+    WORKERS: int = Field(1, ge=1, le=64)
+    """Number of uvicorn worker processes."""
+
+    LOG_LEVEL: LogLevel = "info"
+    """Log level of the service and of uvicorn: critical, error, warning, info or debug."""
+
+    LOG_FORMAT: LogFormat = "text"
+    """`text`: one human-readable line per event; `json`: one JSON object per line."""
+
+    ACCESS_LOG: bool = True
+    """uvicorn's access log: one more line per request, with its status."""
+
+    MAX_BODY_BYTES: int = Field(1_048_576, ge=1)
+    """Largest accepted request body, in bytes; bigger bodies get 413 without being read."""
+
+    @field_validator("LOG_LEVEL", "LOG_FORMAT", mode="before")
+    @classmethod
+    def _lower_case(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+SettingsT = TypeVar("SettingsT", bound=ServiceSettings)
+
+
+def load_settings(settings_class: type[SettingsT]) -> SettingsT:
+    """The settings from the environment; on a bad value, exit with one line per bad setting."""
+    try:
+        return settings_class()
+    except ValidationError as error:
+        raise SystemExit(describe_invalid_settings(error)) from None
+
+
+def describe_invalid_settings(error: ValidationError) -> str:
+    """`Invalid setting NAME='value': what is expected`, one line per problem."""
+    lines = []
+    for problem in error.errors(include_url=False):
+        name = ".".join(str(part) for part in problem["loc"]).upper()
+        value = problem.get("input")
+        shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+        lines.append(f"Invalid setting {name}{shown}: {problem['msg']}" if name else problem["msg"])
+    return "\n".join(lines)

@@ -1,0 +1,141 @@
+"""The services as local processes: `python main.py` on free loopback ports, for the
+integration and browser tests, the benchmark and scripts/screenshots.py."""
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from devkit.ports import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+PREDICTOR_READY_TIMEOUT = 120.0  # seconds; the first start trains a model
+GATEWAY_READY_TIMEOUT = 30.0
+STOP_TIMEOUT = 10.0
+
+# What a service process inherits from this one; every setting it gets is given explicitly,
+# so no variable of the machine (LOG_LEVEL, PORT, ...) changes what a test or benchmark sees.
+INHERITED_VARIABLES = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+
+# Straight to loopback: no proxy from the environment.
+_direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+class ServiceStartError(RuntimeError):
+    """A service exited or did not answer in time; the message ends with its log."""
+
+
+def http_status(url: str, timeout: float = 2.0) -> int | None:
+    """The status of a GET of `url`, or None when it cannot be had (refused, timed out)."""
+    try:
+        with _direct.open(url, timeout=timeout) as response:
+            return int(response.status)
+    except urllib.error.HTTPError as error:
+        return error.code
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+class ServiceProcess:
+    """`python main.py` of one service, its output in a log file."""
+
+    def __init__(
+        self,
+        service: str,
+        port: int,
+        env: dict[str, str],
+        log_path: Path,
+        python: str = sys.executable,
+        host: str = "127.0.0.1",
+    ) -> None:
+        self.service = service
+        self.port = port
+        self.host = host
+        self.env = env
+        self.log_path = log_path
+        self.python = python
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None, "not started"
+        return self.process.pid
+
+    def start(self) -> "ServiceProcess":
+        inherited = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
+        environment = inherited | self.env | {"HOST": self.host, "PORT": str(self.port)}
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [self.python, "main.py"],
+                cwd=REPO_ROOT / self.service,
+                env=environment,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        return self
+
+    def returncode(self) -> int | None:
+        return None if self.process is None else self.process.poll()
+
+    def kill(self) -> None:
+        """Stop at once, as in a crash (SIGKILL)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), killing the process if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def wait_until_ok(self, path: str, timeout: float) -> None:
+        """Poll `path` until it answers 200; raise ServiceStartError with the log otherwise."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.returncode() is not None:
+                raise ServiceStartError(f"{self.service} exited early:\n{self.log_tail()}")
+            if http_status(self.url + path) == 200:
+                return
+            time.sleep(0.2)
+        raise ServiceStartError(
+            f"{self.service} {path} not 200 after {timeout} s:\n{self.log_tail()}"
+        )
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log_text().splitlines()[-lines:])
+
+
+@contextmanager
+def running_services(
+    model_dir: Path, log_dir: Path
+) -> Iterator[tuple[ServiceProcess, ServiceProcess]]:
+    """Service B (training into an empty `model_dir`), then A forwarding to it; both stopped."""
+    predictor = ServiceProcess(
+        "service_b", free_port(), {"MODEL_DIR": str(model_dir)}, log_dir / "service_b.log"
+    )
+    gateway = ServiceProcess(
+        "service_a", free_port(), {"SERVICE_B_URL": predictor.url}, log_dir / "service_a.log"
+    )
+    with ExitStack() as stack:
+        stack.callback(predictor.stop)
+        predictor.start().wait_until_ok("/ready", PREDICTOR_READY_TIMEOUT)
+        stack.callback(gateway.stop)
+        gateway.start().wait_until_ok("/ready", GATEWAY_READY_TIMEOUT)
+        yield gateway, predictor

@@ -1,0 +1,28 @@
+"""The lifespan state of the gateway and the dependencies that hand it to the routes."""
+
+from typing import Annotated, TypedDict
+
+from fastapi import Depends, Request
+
+from gateway.predictor_client import PredictorClient
+from gateway.processing import InputProcessor
+from service_common.app import lifespan_state
+
+
+class State(TypedDict):
+    """What the lifespan builds once; Starlette copies it into every request's scope."""
+
+    predictor: PredictorClient
+    processor: InputProcessor
+
+
+async def get_predictor(request: Request) -> PredictorClient:
+    return lifespan_state(request, State)["predictor"]
+
+
+async def get_processor(request: Request) -> InputProcessor:
+    return lifespan_state(request, State)["processor"]
+
+
+PredictorDep = Annotated[PredictorClient, Depends(get_predictor)]
+ProcessorDep = Annotated[InputProcessor, Depends(get_processor)]

@@ -1,0 +1,101 @@
+"""OpenAPI documentation of the gateway's answers: every status each route can return,
+with an example body."""
+
+from typing import Any
+
+from gateway.errors import (
+    PredictorBadResponse,
+    PredictorNotReady,
+    PredictorTimeout,
+    PredictorUnavailable,
+)
+from gateway.schemas import LOGGED_STATUS, PREDICTION_EXAMPLE
+from service_common.errors import INTERNAL_ERROR_DETAIL
+from service_common.openapi import (
+    PAYLOAD_TOO_LARGE,
+    REQUEST_ID_HEADER_DOC,
+    ResponseDocs,
+    error_doc,
+    ok_doc,
+    validation_error_doc,
+)
+
+RETRY_AFTER_HEADER_DOC = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying (SERVICE_B_RETRY_AFTER).",
+        "schema": {"type": "integer"},
+    }
+}
+
+OK: ResponseDocs = {200: ok_doc()}
+
+READY: ResponseDocs = {
+    200: ok_doc(),
+    503: error_doc(
+        "Service B's /ready did not answer 200 (unreachable, slow or not ready).",
+        PredictorNotReady.detail,
+        RETRY_AFTER_HEADER_DOC,
+    ),
+}
+
+PROCESS: ResponseDocs = {
+    200: {
+        "description": "The input was logged (and classified, when forwarded).",
+        "headers": REQUEST_ID_HEADER_DOC,
+        "content": {
+            "application/json": {
+                "examples": {
+                    "forwarded": {
+                        "summary": "forward_to_model true: the predictor's answer as it sent it",
+                        "value": {"status": LOGGED_STATUS, "model_prediction": PREDICTION_EXAMPLE},
+                    },
+                    "logged_only": {
+                        "summary": "forward_to_model false",
+                        "value": {"status": LOGGED_STATUS},
+                    },
+                }
+            }
+        },
+    },
+    413: PAYLOAD_TOO_LARGE,
+    422: validation_error_doc(
+        "Invalid body: not JSON, `data` missing or not a string, "
+        "`forward_to_model` not a boolean, `data` longer than MAX_DATA_CHARS, "
+        "or blank while forwarding. Nothing is forwarded.",
+        {
+            "type": "string_too_long",
+            "loc": ["body", "data"],
+            "msg": "String should have at most 10000 characters",
+            "ctx": {"max_length": 10000},
+        },
+    ),
+    500: error_doc(
+        "Unexpected error in the gateway (the cause is in its log).", INTERNAL_ERROR_DETAIL
+    ),
+    502: error_doc(
+        "Service B answered an error status, non-JSON, or JSON that is not a prediction.",
+        PredictorBadResponse.detail,
+    ),
+    503: error_doc(
+        "Service B cannot be reached (connection refused, DNS failure, connect timeout), "
+        "or it answered 503 itself.",
+        PredictorUnavailable.detail,
+        RETRY_AFTER_HEADER_DOC,
+    ),
+    504: error_doc(
+        "Service B did not answer within SERVICE_B_READ_TIMEOUT.", PredictorTimeout.detail
+    ),
+}
+
+PROCESS_OPENAPI_EXTRA: dict[str, Any] = {
+    "parameters": [
+        {
+            "name": "X-Request-ID",
+            "in": "header",
+            "required": False,
+            "description": "Optional request id (letters, digits, `._:-`, at most 64); "
+            "one is generated when it is missing or not such a token.",
+            "schema": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._:-]+$"},
+        }
+    ]
+}

@@ -1,0 +1,51 @@
+"""What `POST /predict` does: check the text against the configured limits, score it, and
+put the answer in the documented shape."""
+
+import logging
+from typing import Any
+
+from predictor.config import Settings
+from predictor.errors import PredictionFailed
+from predictor.scoring import Scorer
+from service_common.errors import InvalidField
+
+logger = logging.getLogger(__name__)
+
+
+class PredictionService:
+    """Handles one text end to end; built once per app, in its lifespan."""
+
+    def __init__(self, scorer: Scorer, settings: Settings) -> None:
+        self._scorer = scorer
+        self._max_input_chars = settings.MAX_INPUT_CHARS
+
+    def check(self, text: str) -> None:
+        """Raise InvalidField for the rules that depend on settings (the schema checks the rest)."""
+        if len(text) > self._max_input_chars:
+            raise InvalidField(
+                "input",
+                "string_too_long",
+                f"String should have at most {self._max_input_chars} characters",
+                {"max_length": self._max_input_chars},
+            )
+        if not text.strip():
+            raise InvalidField("input", "blank", "input must contain a non-whitespace character")
+
+    async def predict(self, text: str) -> dict[str, Any]:
+        """The answer for `text`: its class, the model's confidence and the model version."""
+        self.check(text)
+        try:
+            score, version = await self._scorer.score(text)
+        except PredictionFailed as failure:
+            logger.error("Prediction failed", exc_info=failure.__cause__)
+            raise
+        return prediction_body(text, score.label, score.confidence, version)
+
+
+def prediction_body(text: str, label: str, confidence: float, version: str) -> dict[str, Any]:
+    confidence = round(confidence, 4)
+    return {
+        "prediction": {"class": label, "confidence": confidence, "input_length": len(text)},
+        "message": f"Predicted class: {label} with {confidence * 100:.1f}% confidence",
+        "model_version": version,
+    }

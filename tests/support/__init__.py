@@ -1,0 +1,1 @@
+"""Helpers of the tests: fakes, test settings, in-process clients, log capture."""
