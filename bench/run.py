@@ -13,6 +13,7 @@ only the standard library (and devkit, from the repository root).
 import argparse
 import contextlib
 import csv
+import http.client
 import json
 import os
 import platform
@@ -20,12 +21,15 @@ import shutil
 import statistics
 import subprocess
 import sys
+import threading
+import time
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench.hardening import greedy_requests
 from devkit.ports import free_port
 from devkit.processes import ServiceProcess
 
@@ -37,6 +41,14 @@ THREADS_FOR_CONCURRENCY = {1: 1, 64: 2}
 # uvicorn's access log is off in every service (both alike); the gateway still writes its
 # one line per input. See the README's Benchmark section for its cost.
 COMMON_ENV = {"ACCESS_LOG": "false"}
+# The hardening phase: 200 slow-header clients and 500 idle connections against each
+# service, with its default timeouts (settings HEADER_TIMEOUT_S, KEEPALIVE_TIMEOUT_S).
+HARDENING_SLOW = 200
+HARDENING_IDLE = 500
+HEADER_TIMEOUT_S = 10.0
+KEEPALIVE_TIMEOUT_S = 5.0
+HARDENING_SECONDS = HEADER_TIMEOUT_S + 5
+HARDENING_GREEDY_ROUNDS = 10
 
 
 @dataclass
@@ -84,11 +96,24 @@ def _rss_kb(pid: int) -> int:
 
 
 @contextlib.contextmanager
-def running(name: str, folder: str, env: dict[str, str], log_dir: Path) -> Iterator[Service]:
-    """`folder`'s service, with its own venv, until the block ends."""
+def running(
+    name: str, folder: str, env: dict[str, str], log_dir: Path, stock_uvicorn: bool = False
+) -> Iterator[Service]:
+    """`folder`'s service, with its own venv, until the block ends; `stock_uvicorn` serves
+    it without the connection limits (bench/stock_server.py), for comparison."""
     python = str(ROOT / folder / ".venv" / "bin" / "python")
+    arguments = ["main.py"]
+    if stock_uvicorn:
+        package = "gateway" if folder == "service_a" else "predictor"
+        arguments = ["-m", "bench.stock_server", package]
+        env = {**env, "PYTHONPATH": str(ROOT)}
     process = ServiceProcess(
-        folder, free_port(), {**COMMON_ENV, **env}, log_dir / f"{name}.log", python=python
+        folder,
+        free_port(),
+        {**COMMON_ENV, **env},
+        log_dir / f"{name}.log",
+        python=python,
+        arguments=arguments,
     )
     try:
         process.start().wait_until_ok("/ready", READY_TIMEOUT_S)
@@ -222,34 +247,59 @@ def run(
             {"SERVICE_B_URL": predictor.url, "WORKERS": str(gateway_workers)},
             out,
         ) as gateway,
+        running(
+            "service_a_stock",
+            "service_a",
+            {"SERVICE_B_URL": predictor.url, "WORKERS": str(gateway_workers)},
+            out,
+            stock_uvicorn=True,
+        ) as stock_gateway,
     ):
         print(f"warm-up {warmup:.0f} s per path", flush=True)
         for service, path, script in (
             (predictor, "/predict", predict),
             (unbatched, "/predict", predict),
             (gateway, "/process", process_fwd),
+            (stock_gateway, "/process", process_fwd),
         ):
             run_wrk(service.url + path, script, 64, warmup)
         memory = {s.name: {"after_warmup_mb": s.rss_mb()} for s in (gateway, predictor)}
         # Each target compares phases of one group; a group's phases alternate in slices.
         for concurrency in (1, 64):
             print(f"concurrency {concurrency}", flush=True)
-            phases += alternating_phases(
-                [
-                    Load(f"predict c={concurrency} (batching on)", predictor, "/predict",
-                         predict, concurrency),
-                    Load(f"process forward c={concurrency}", gateway, "/process", process_fwd,
-                         concurrency),
-                    Load(f"predict c={concurrency} (batching off)", unbatched, "/predict",
-                         predict, concurrency),
-                ],
-                seconds,
-                slices,
-            )  # fmt: skip
-        no_forward = Load("process no forward c=64", gateway, "/process", process_log, 64)
-        phases.append(phase(no_forward, seconds))
+            loads = [
+                Load(f"predict c={concurrency} (batching on)", predictor, "/predict",
+                     predict, concurrency),
+                Load(f"process forward c={concurrency}", gateway, "/process", process_fwd,
+                     concurrency),
+                Load(f"predict c={concurrency} (batching off)", unbatched, "/predict",
+                     predict, concurrency),
+            ]  # fmt: skip
+            if concurrency == 64:
+                loads.append(
+                    Load("process forward c=64 (stock uvicorn)", stock_gateway, "/process",
+                         process_fwd, 64)
+                )  # fmt: skip
+            phases += alternating_phases(loads, seconds, slices)
+        print("gateway alone (no forwarding), with and without the connection limits", flush=True)
+        phases += alternating_phases(
+            [
+                Load("process no forward c=64", gateway, "/process", process_log, 64),
+                Load("process no forward c=64 (stock uvicorn)", stock_gateway, "/process",
+                     process_log, 64),
+            ],
+            seconds,
+            slices,
+        )  # fmt: skip
         for service in (gateway, predictor):
             memory[service.name]["after_run_mb"] = service.rss_mb()
+        hardening = {
+            service.name: hardening_phase(service, path, body, out)
+            for service, path, body in (
+                (gateway, "/process", {"data": texts[0], "forward_to_model": True}),
+                (predictor, "/predict", {"input": texts[0]}),
+            )
+        }
 
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -264,6 +314,7 @@ def run(
         "service_env": COMMON_ENV,
         "phases": [asdict(p) for p in phases],
         "memory": memory,
+        "hardening": hardening,
         "requests_through": {
             name: sum(p.requests for p in phases if p.service == name or forwarded(p, name))
             for name in ("service_a", "service_b")
@@ -274,6 +325,106 @@ def run(
     (out / "latest.md").write_text(markdown(report))
     print(markdown(report))
     return report
+
+
+def hardening_phase(service: Service, path: str, body: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Slow and idle clients against the service while one normal client uses it, then a
+    stream of greedy requests while its memory is sampled."""
+    print(f"hardening: {service.name}", flush=True)
+    attacker = subprocess.Popen(
+        [sys.executable, "-m", "bench.hardening", "attack", "--port", str(service.process.port),
+         "--slow", str(HARDENING_SLOW), "--idle", str(HARDENING_IDLE),
+         "--seconds", str(HARDENING_SECONDS)],
+        cwd=ROOT, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        time.sleep(1)  # the attack's connections are open
+        latencies, failures = normal_client(service, path, body, HARDENING_SECONDS - 2)
+        output, _ = attacker.communicate(timeout=HARDENING_SECONDS + 30)
+    finally:
+        if attacker.poll() is None:
+            attacker.kill()
+            attacker.wait()
+    [line] = [line for line in output.splitlines() if line.startswith("HARDENING_JSON ")]
+    attack = json.loads(line.removeprefix("HARDENING_JSON "))
+    rss = RssSampler(service)
+    with rss:
+        refused = greedy_requests(service.process.port, path, HARDENING_GREEDY_ROUNDS)
+    result = {
+        "attack": attack,
+        "normal_client": {
+            "requests": len(latencies),
+            "failures": failures,
+            "p50_ms": round(statistics.median(latencies) * 1000, 2) if latencies else None,
+            "p99_ms": round(percentile(latencies, 0.99) * 1000, 2) if latencies else None,
+        },
+        "greedy": {
+            "requests": 2 * HARDENING_GREEDY_ROUNDS,
+            "refused_413_431": refused,
+            "rss_before_mb": rss.before_mb,
+            "rss_peak_mb": rss.peak_mb,
+        },
+    }
+    print(f"  {json.dumps(result)}", flush=True)
+    return result
+
+
+def normal_client(
+    service: Service, path: str, body: dict[str, Any], seconds: float
+) -> tuple[list[float], int]:
+    """Requests one after another on one kept-alive connection: latencies and failures."""
+    payload = json.dumps(body).encode()
+    headers = {"Content-Type": "application/json"}
+    latencies: list[float] = []
+    failures = 0
+    connection = http.client.HTTPConnection("127.0.0.1", service.process.port, timeout=10)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        started = time.perf_counter()
+        try:
+            connection.request("POST", path, body=payload, headers=headers)
+            response = connection.getresponse()
+            response.read()
+            ok = response.status == 200
+        except (OSError, http.client.HTTPException):
+            ok = False
+            connection.close()
+            connection = http.client.HTTPConnection("127.0.0.1", service.process.port, timeout=10)
+        latencies.append(time.perf_counter() - started)
+        failures += not ok
+        time.sleep(0.005)
+    connection.close()
+    return latencies, failures
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+class RssSampler:
+    """The service's resident memory before a block and its peak during it (every 20 ms)."""
+
+    def __init__(self, service: Service) -> None:
+        self.service = service
+        self.before_mb = 0.0
+        self.peak_mb = 0.0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> "RssSampler":
+        self.before_mb = self.peak_mb = self.service.rss_mb()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(0.02):
+            with contextlib.suppress(OSError):
+                self.peak_mb = max(self.peak_mb, self.service.rss_mb())
 
 
 def forwarded(p: Phase, name: str) -> bool:
@@ -319,6 +470,41 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
     ]
     checks += [
         (
+            "forward c=64 rps: connection limits >= 0.95 x stock uvicorn",
+            rps("process forward c=64") / rps("process forward c=64 (stock uvicorn)"),
+            0.95,
+            ">=",
+        ),
+        (
+            "no forward c=64 rps: connection limits >= 0.95 x stock uvicorn",
+            rps("process no forward c=64") / rps("process no forward c=64 (stock uvicorn)"),
+            0.95,
+            ">=",
+        ),
+    ]
+    for name, result in report["hardening"].items():
+        attack = result["attack"]
+        late = sum(
+            kind["still_open"] + (kind["max_lifetime_s"] > limit + 1)
+            for kind, limit in (
+                (attack["slow_header"], HEADER_TIMEOUT_S),
+                (attack["idle_fresh"], HEADER_TIMEOUT_S),
+                (attack["idle_kept_alive"], KEEPALIVE_TIMEOUT_S),
+            )
+        )
+        checks += [
+            (f"{name}: kinds of slow/idle clients not closed within their timeout + 1 s",
+             late, 0, "<="),
+            (f"{name}: normal client p99 ms during the attack",
+             result["normal_client"]["p99_ms"], 50, "<"),
+            (f"{name}: normal client failures during the attack",
+             result["normal_client"]["failures"], 0, "<="),
+            (f"{name}: RSS growth MB under 100 MiB bodies and 64 MiB headers",
+             round(result["greedy"]["rss_peak_mb"] - result["greedy"]["rss_before_mb"], 1),
+             20, "<"),
+        ]  # fmt: skip
+    checks += [
+        (
             f"{name} RSS growth MB (warm-up to end)",
             round(mem["after_run_mb"] - mem["after_warmup_mb"], 1),
             20,
@@ -358,6 +544,21 @@ def markdown(report: dict[str, Any]) -> str:
         f"{report['requests_through'][name]} |"
         for name, mem in report["memory"].items()
     ]
+    lines += ["", "| hardening | slow-header closed after (max s) | idle closed after (max s) "
+              "| kept-alive idle closed after (max s) | still open | normal client p99 ms "
+              "| failures | greedy refused | RSS peak growth MB |",
+              "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    for name, result in report["hardening"].items():
+        attack, client, greedy = result["attack"], result["normal_client"], result["greedy"]
+        still_open = sum(kind["still_open"] for kind in attack.values())
+        lines.append(
+            f"| {name} | {attack['slow_header']['max_lifetime_s']} | "
+            f"{attack['idle_fresh']['max_lifetime_s']} | "
+            f"{attack['idle_kept_alive']['max_lifetime_s']} | {still_open} | "
+            f"{client['p99_ms']} | {client['failures']} | "
+            f"{greedy['refused_413_431']}/{greedy['requests']} | "
+            f"{round(greedy['rss_peak_mb'] - greedy['rss_before_mb'], 1)} |"
+        )
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     lines += [
         f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else '**no**'} |"

@@ -7,7 +7,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
@@ -42,7 +42,7 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
 
 
 class ServiceProcess:
-    """`python main.py` of one service, its output in a log file."""
+    """One service as a process (`python main.py` by default), its output in a log file."""
 
     def __init__(
         self,
@@ -52,13 +52,16 @@ class ServiceProcess:
         log_path: Path,
         python: str = sys.executable,
         host: str = "127.0.0.1",
+        arguments: Sequence[str] = ("main.py",),
     ) -> None:
+        """`arguments` go to `python`, run in the service's folder (default: its main.py)."""
         self.service = service
         self.port = port
         self.host = host
         self.env = env
         self.log_path = log_path
         self.python = python
+        self.arguments = list(arguments)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -75,7 +78,7 @@ class ServiceProcess:
         environment = inherited | self.env | {"HOST": self.host, "PORT": str(self.port)}
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [self.python, "main.py"],
+                [self.python, *self.arguments],
                 cwd=REPO_ROOT / self.service,
                 env=environment,
                 stdout=log,

@@ -15,6 +15,13 @@ a_port=${SERVICE_A_PORT:-8000}
 b_port=${SERVICE_B_PORT:-8001}
 ready_timeout=${READY_TIMEOUT:-180}
 
+# Both ports must be free: a service that cannot bind exits, and polling its port would
+# then reach whatever holds it.
+if ! python3 scripts/check_ports.py "${HOST:-0.0.0.0}" "$b_port" "$a_port"; then
+  echo "Set SERVICE_A_PORT / SERVICE_B_PORT to free ports, or stop what holds them." >&2
+  exit 1
+fi
+
 scripts/venv.sh service_a/.venv service_a/requirements.txt
 scripts/venv.sh service_b/.venv service_b/requirements.txt
 
@@ -43,7 +50,7 @@ wait_for() {
     "import sys, urllib.request; urllib.request.urlopen(sys.argv[1], timeout=2)" \
     "$url" 2>/dev/null; do
     if ! kill -0 "$pid" 2>/dev/null; then
-      echo "$name exited before becoming ready (port in use? see its log above)" >&2
+      echo "$name exited before becoming ready (its log above says why)" >&2
       exit 1
     fi
     if [ "$SECONDS" -ge "$deadline" ]; then

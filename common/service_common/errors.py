@@ -11,10 +11,12 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException
 
+from service_common.json_body import InvalidJsonBody
+
 INTERNAL_ERROR_DETAIL = "Internal server error"
-NOT_UTF8_JSON = "Body is not UTF-8 encoded JSON"
 PAYLOAD_TOO_LARGE_DETAIL = "Request body too large"
 
 
@@ -60,6 +62,14 @@ class InvalidField(ServiceError):
 
 class StartupError(Exception):
     """A setting or file the service needs at start-up is unusable; the message says which."""
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """`where: what is wrong` for each problem, on one line."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or 'value'}: {problem['msg']}"
+        for problem in error.errors(include_url=False)
+    )
 
 
 class PayloadTooLarge(HTTPException):
@@ -115,11 +125,12 @@ def register_error_handlers(app: FastAPI, body_example: str) -> None:
         return validation_error_response([error.item()])
 
     async def http_error(request: Request, error: Exception) -> Response:
-        # FastAPI answers 400 for a JSON body that is not UTF-8; it is invalid JSON like any other.
+        # FastAPI answers 400 for a body its JSON parsing raised on; that is a 422 like any
+        # other invalid body, with the parser's reason.
         assert isinstance(error, HTTPException)
-        if error.status_code == 400 and isinstance(error.__cause__, UnicodeDecodeError):
+        if error.status_code == 400 and isinstance(error.__cause__, InvalidJsonBody):
             return validation_error_response(
-                [{"type": "json_invalid", "loc": ["body"], "msg": NOT_UTF8_JSON}]
+                [{"type": "json_invalid", "loc": ["body"], "msg": str(error.__cause__)}]
             )
         return await http_exception_handler(request, error)
 

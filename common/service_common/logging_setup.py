@@ -5,6 +5,7 @@ import json
 import logging
 import logging.config
 import sys
+import unicodedata
 from collections.abc import Sequence
 from contextvars import ContextVar
 from typing import Any, TextIO
@@ -17,8 +18,16 @@ request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 # Control characters (C0, DEL, C1) and the Unicode line/paragraph separators could end a
-# log line early or rewrite a terminal; they are shown as escapes instead.
-_CONTROL_CODES = [*range(0x20), *range(0x7F, 0xA0), 0x2028, 0x2029]
+# log line early or rewrite a terminal; format characters (Unicode category Cf: bidi
+# overrides such as U+202E, zero-width spaces and joiners, U+FEFF) cannot, but they can
+# disguise a line, reordering or hiding what is shown. All are shown as escapes instead.
+_CONTROL_CODES = [
+    *range(0x20),
+    *range(0x7F, 0xA0),
+    0x2028,
+    0x2029,
+    *(code for code in range(sys.maxunicode + 1) if unicodedata.category(chr(code)) == "Cf"),
+]
 _SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
 
 
@@ -26,7 +35,9 @@ def _escape_of(code: int) -> str:
     char = chr(code)
     if char in _SHORT_ESCAPES:
         return _SHORT_ESCAPES[char]
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+    if code <= 0xFF:
+        return f"\\x{code:02x}"
+    return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
 
 
 _CONTROL_ESCAPES = {code: _escape_of(code) for code in _CONTROL_CODES}

@@ -1,4 +1,5 @@
-"""Serving a service with uvicorn (uvloop and httptools), configured from its settings:
+"""Serving a service with uvicorn (uvloop, and httptools with connection limits), configured
+from its settings:
 `ServiceEntry` is how each service starts, whether by `python main.py` or imported by an
 ASGI server."""
 
@@ -8,16 +9,29 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, NoReturn
+from typing import Any, Generic, NoReturn, Protocol
 
 import uvicorn
 from fastapi import FastAPI
 from uvicorn.config import STARTUP_FAILURE
+from uvicorn.supervisors import ChangeReload, Multiprocess
 
+from service_common.bounded_http import (
+    BoundedConfig,
+    ConnectionLimits,
+    FileLimitTooLow,
+    ensure_fd_budget,
+)
+from service_common.errors import StartupError
 from service_common.logging_setup import configure_logging, logging_config
 from service_common.settings import ServiceSettings, SettingsT, load_settings
 
 COMMON_ROOT = Path(__file__).resolve().parent
+
+
+class Stopper(Protocol):
+    def stop(self, exit_code: int) -> None:
+        """Stop serving; the process then exits with `exit_code`."""
 
 
 class ServerStopper:
@@ -51,34 +65,55 @@ def serve(
 
     One process serves the app `build_app` makes here. Reload and several workers need
     an import string instead: `factory` ("package.module:function") builds the app in each
-    worker, from the environment.
+    worker, from the environment. These are the branches of `uvicorn.run`, with the
+    bounded connection protocol and its limits in the Config every worker gets.
     """
+    log_config = logging_config(settings.LOG_LEVEL, settings.LOG_FORMAT, service_loggers)
+    logging.config.dictConfig(log_config)  # for what happens before uvicorn applies it
+    limits = connection_limits(settings)
+    try:
+        ensure_fd_budget(limits)  # before binding; workers inherit the raised limit
+    except FileLimitTooLow as error:
+        raise StartupError(str(error)) from None
     options: dict[str, Any] = {
+        "limits": limits,
         "host": settings.HOST,
         "port": settings.PORT,
         "log_level": settings.LOG_LEVEL,
-        "log_config": logging_config(settings.LOG_LEVEL, settings.LOG_FORMAT, service_loggers),
+        "log_config": log_config,
         "access_log": settings.ACCESS_LOG,
         "loop": "uvloop",
-        "http": "httptools",
     }
     if settings.RELOAD or settings.WORKERS > 1:
-        uvicorn.run(
+        sys.path.insert(0, str(service_root))
+        config = BoundedConfig(
             factory,
             factory=True,
-            app_dir=str(service_root),
             reload=settings.RELOAD,
             reload_dirs=[str(service_root), str(COMMON_ROOT)] if settings.RELOAD else None,
             workers=settings.WORKERS,
             **options,
         )
+        sockets = [config.bind_socket()]
+        if config.should_reload:
+            ChangeReload(config, target=uvicorn.Server(config).run, sockets=sockets).run()
+        else:
+            Multiprocess(config, sockets=sockets).run()
         sys.exit(0)
-    logging.config.dictConfig(options["log_config"])  # for what building the app logs
     stopper = ServerStopper()
-    server = uvicorn.Server(uvicorn.Config(build_app(stopper), **options))
+    server = uvicorn.Server(BoundedConfig(build_app(stopper), **options))
     stopper.attach(server)
     server.run()
     sys.exit(stopper.exit_code if server.started else STARTUP_FAILURE)
+
+
+def connection_limits(settings: ServiceSettings) -> ConnectionLimits:
+    return ConnectionLimits(
+        max_header_bytes=settings.MAX_HEADER_BYTES,
+        header_timeout_s=settings.HEADER_TIMEOUT_S,
+        keepalive_timeout_s=settings.KEEPALIVE_TIMEOUT_S,
+        max_connections=settings.MAX_CONNECTIONS,
+    )
 
 
 @dataclass(frozen=True)
@@ -94,20 +129,32 @@ class ServiceEntry(Generic[SettingsT]):
     """The service's folder, which holds its top-level `main.py`."""
     loggers: tuple[str, ...]
     """The service's own logger names, configured like uvicorn's."""
+    prepare_workers: Callable[[SettingsT], None] | None = None
+    """Checks (and work) to do once, in the parent, before several workers start."""
 
     def run(self) -> NoReturn:
-        """`python main.py`: refuse bad settings in one line each, then serve until stopped."""
+        """`python main.py`: refuse bad settings and start-up problems in one line each,
+        exiting non-zero; else serve until stopped."""
         settings = load_settings(self.settings_class)
-        serve(
-            settings,
-            build_app=lambda stopper: self.build_app(settings, stopper),
-            factory=self.factory,
-            service_root=self.service_root,
-            service_loggers=self.loggers,
-        )
+        try:
+            if self.prepare_workers and (settings.WORKERS > 1 or settings.RELOAD):
+                configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, self.loggers)
+                self.prepare_workers(settings)
+            serve(
+                settings,
+                build_app=lambda stopper: self.build_app(settings, stopper),
+                factory=self.factory,
+                service_root=self.service_root,
+                service_loggers=self.loggers,
+            )
+        except StartupError as error:
+            raise SystemExit(str(error)) from None
 
     def imported_app(self) -> FastAPI:
         """The app for an ASGI server that imports it (`uvicorn main:app`), logging as `run()`."""
         settings = load_settings(self.settings_class)
         configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, self.loggers)
-        return self.build_app(settings, None)
+        try:
+            return self.build_app(settings, None)
+        except StartupError as error:
+            raise SystemExit(str(error)) from None

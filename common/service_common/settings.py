@@ -48,6 +48,19 @@ class ServiceSettings(BaseSettings):
     MAX_BODY_BYTES: int = Field(1_048_576, ge=1)
     """Largest accepted request body, in bytes; bigger bodies get 413 without being read."""
 
+    MAX_HEADER_BYTES: int = Field(16_384, ge=1_024, le=1_048_576)
+    """Largest request head (request line and headers), in bytes; beyond it, 431."""
+
+    HEADER_TIMEOUT_S: Seconds = 10.0
+    """Seconds a client has to send a request's head, from connecting (or, on a kept-alive
+    connection, from the request's first byte); then the connection is closed."""
+
+    KEEPALIVE_TIMEOUT_S: Seconds = 5.0
+    """Seconds an idle kept-alive connection stays open between requests."""
+
+    MAX_CONNECTIONS: int = Field(1_000, ge=1, le=1_000_000)
+    """Most open connections per worker process; more get 503 and are closed, logged."""
+
     @field_validator("LOG_LEVEL", "LOG_FORMAT", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:

@@ -32,6 +32,10 @@ class Settings(ServiceSettings):
     Also bounds the wait for a free pooled connection when all SERVICE_B_POOL_SIZE are busy.
     """
 
+    SERVICE_B_READY_TIMEOUT: Seconds = 1.0
+    """Seconds the readiness check of the predictor may take in all (connect and answer)
+    before the gateway's /ready answers 503; short, so a probe sees 503, not a timeout."""
+
     SERVICE_B_POOL_SIZE: int = Field(100, ge=1)
     """Most simultaneous connections to the predictor (kept alive and reused)."""
 

@@ -24,7 +24,7 @@ from gateway.errors import (
     PredictorTimeout,
     PredictorUnavailable,
 )
-from gateway.schemas import PredictorResponse
+from gateway.schemas import PredictorReadiness, PredictorResponse
 from service_common.errors import ServiceError
 from service_common.middleware import REQUEST_ID_HEADER
 
@@ -45,6 +45,11 @@ def build_timeout(settings: Settings) -> httpx.Timeout:
         write=settings.SERVICE_B_READ_TIMEOUT,
         pool=settings.SERVICE_B_READ_TIMEOUT,
     )
+
+
+def build_ready_timeout(settings: Settings) -> httpx.Timeout:
+    """The readiness check's own, short bound on every phase of the call."""
+    return httpx.Timeout(settings.SERVICE_B_READY_TIMEOUT)
 
 
 def build_transport(settings: Settings) -> httpx.AsyncBaseTransport:
@@ -109,6 +114,7 @@ class PredictorClient:
         predict_url: str,
         ready_url: str,
         timeout: httpx.Timeout,
+        ready_timeout: httpx.Timeout,
         retry_after: int,
     ) -> None:
         self._transport = transport
@@ -116,6 +122,7 @@ class PredictorClient:
         self._predict_url = httpx.URL(predict_url)
         self._ready_url = httpx.URL(ready_url)
         self._timeout = timeout.as_dict()
+        self._ready_timeout = ready_timeout.as_dict()
         self._retry_after = retry_after
 
     @classmethod
@@ -127,6 +134,7 @@ class PredictorClient:
             settings.predict_url,
             settings.ready_url,
             build_timeout(settings),
+            build_ready_timeout(settings),
             settings.SERVICE_B_RETRY_AFTER,
         )
 
@@ -134,7 +142,7 @@ class PredictorClient:
         """The predictor's body for `data`, unchanged, once it is checked to be a prediction."""
         content = to_json({"input": data})
         headers = [(b"Content-Type", b"application/json"), *request_id_header(request_id)]
-        response = await self._send("POST", self._predict_url, headers, content)
+        response = await self._send("POST", self._predict_url, headers, self._timeout, content)
         if response.status_code == 503:
             logger.warning("Predictor answered 503 (not ready or overloaded)")
             raise PredictorUnavailable(self._retry_after)
@@ -157,24 +165,36 @@ class PredictorClient:
         return response.content
 
     async def check_ready(self, request_id: str) -> None:
-        """Return if the readiness endpoint of B answers 200, else raise PredictorNotReady."""
+        """Return if B's readiness endpoint answers 200 with a predictor's readiness body,
+        within SERVICE_B_READY_TIMEOUT; else raise PredictorNotReady."""
+        headers = request_id_header(request_id)
         try:
-            response = await self._send("GET", self._ready_url, request_id_header(request_id))
+            response = await self._send("GET", self._ready_url, headers, self._ready_timeout)
         except ServiceError as error:
             raise PredictorNotReady(self._retry_after) from error
         if response.status_code != 200:
             logger.warning("Predictor is not ready: readiness answered %d", response.status_code)
             raise PredictorNotReady(self._retry_after)
+        try:
+            PredictorReadiness.model_validate_json(response.content)
+        except ValidationError as error:
+            logger.warning(
+                "Predictor readiness answered 200 without a predictor's readiness body "
+                "(is SERVICE_B_URL the predictor?); body starts %r",
+                response.content[:200],
+            )
+            raise PredictorNotReady(self._retry_after) from error
 
     async def _send(
         self,
         method: str,
         url: httpx.URL,
         headers: list[tuple[bytes, bytes]],
+        timeouts: dict[str, float | None],
         content: bytes | None = None,
     ) -> httpx.Response:
         """One request with its body read; transport failures become domain errors."""
-        request = build_request(method, url, headers, content, self._timeout)
+        request = build_request(method, url, headers, content, timeouts)
         try:
             response = await self._transport.handle_async_request(request)
             try:

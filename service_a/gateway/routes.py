@@ -5,12 +5,13 @@ from fastapi import APIRouter, Response
 from gateway import responses
 from gateway.dependencies import PredictorDep, ProcessorDep
 from gateway.schemas import GatewayInfo, ProcessRequest, ProcessResponse, Ready
+from service_common.json_body import StrictJsonRoute
 from service_common.logging_setup import current_request_id
 from service_common.schemas import Health
 
 SERVICE_NAME = "service_a"
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)
 
 
 @router.get("/", response_model=GatewayInfo, responses=responses.OK, tags=["service"])

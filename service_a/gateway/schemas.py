@@ -60,6 +60,16 @@ class PredictorResponse(BaseModel):
     model_version: str = Field(examples=["v1"])
 
 
+class PredictorReadiness(BaseModel):
+    """The predictor's /ready answer, as the gateway requires it: proof that a predictor,
+    with a model loaded, answered (any other server's 200 is not)."""
+
+    model_config = ConfigDict(strict=True, extra="allow")
+
+    status: Literal["ready"]
+    model_version: str
+
+
 class ProcessResponse(BaseModel):
     """The input was logged; `model_prediction` holds the predictor's body when forwarded."""
 

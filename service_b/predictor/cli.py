@@ -12,8 +12,10 @@ import json
 from pathlib import Path
 
 from predictor.config import Settings
+from predictor.errors import InvalidTrainingConfig
 from predictor.model_store import ModelStore
-from predictor.training import TrainingConfig, train
+from predictor.training import train
+from predictor.training_config import TrainingConfig
 from service_common.logging_setup import configure_logging
 from service_common.settings import load_settings
 
@@ -28,7 +30,10 @@ def main(argv: list[str] | None = None) -> None:
 
     settings = load_settings(Settings)
     configure_logging(settings.LOG_LEVEL, settings.LOG_FORMAT, ["predictor"])
-    config = TrainingConfig.from_file(args.config or settings.training_config_path)
+    try:
+        config = TrainingConfig.from_file(args.config or settings.training_config_path)
+    except InvalidTrainingConfig as error:
+        raise SystemExit(f"Invalid training config {error}") from None
     output_dir = args.output_dir or settings.model_dir_override
     published = train(config, ModelStore(output_dir) if output_dir else None)
     summary = {

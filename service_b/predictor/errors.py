@@ -1,7 +1,7 @@
 """The predictor's domain errors: those a client sees (answered by the handlers of
 `service_common.errors`), and those that stop a model from being served."""
 
-from service_common.errors import ServiceError
+from service_common.errors import ServiceError, StartupError
 
 
 class ModelNotReady(ServiceError):
@@ -24,3 +24,7 @@ class ModelLoadError(Exception):
 
 class NoModelVersion(ModelLoadError):
     """The model folder holds no version yet."""
+
+
+class InvalidTrainingConfig(StartupError):
+    """The training recipe cannot be read or breaks a rule; the message names the value."""

@@ -1,5 +1,7 @@
 """App factory, lifespan (the model slot, scorer and model thread) and the uvicorn entry point."""
 
+import asyncio
+import logging
 from collections.abc import AsyncIterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -12,10 +14,13 @@ from predictor.model import LoadedModel
 from predictor.prediction import PredictionService
 from predictor.routes import router
 from predictor.scoring import DirectScorer, MicroBatcher, ModelSlot, Scorer
-from predictor.startup import start_serving
+from predictor.startup import plan_startup, serve_first_version, train_first_version
 from service_common.app import create_service_app
-from service_common.server import ServiceEntry
+from service_common.errors import StartupError
+from service_common.server import ServerStopper, ServiceEntry, Stopper
 from service_common.settings import load_settings
+
+logger = logging.getLogger(__name__)
 
 API_VERSION = "1.0.0"
 LOGGERS = ("predictor",)
@@ -35,22 +40,36 @@ TAGS = [
 ]
 
 
-def create_app(settings: Settings | None = None, model: LoadedModel | None = None) -> FastAPI:
-    """Build the app; `model` skips loading from disk (tests pass a tiny one)."""
+def create_app(
+    settings: Settings | None = None,
+    model: LoadedModel | None = None,
+    stopper: Stopper | None = None,
+) -> FastAPI:
+    """Build the app.
+
+    `model` is served as it is (`ENTRY` passes the one it checked and loaded; tests pass
+    a tiny one); without it, the lifespan loads the configured version, or trains a
+    first one in the background. `stopper` stops the server if that training fails (by
+    default: a SIGTERM to this process).
+    """
     settings = settings or load_settings(Settings)
+    stop_service = (stopper or ServerStopper()).stop
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        slot = ModelSlot(model)
         async with AsyncExitStack() as stack:
+            slot = ModelSlot(model)
+            if model is None:
+                plan = await asyncio.to_thread(plan_startup, settings)
+                slot.model = plan.model
+                if plan.model is None:
+                    training = asyncio.create_task(serve_first_version(plan, slot, stop_service))
+                    stack.callback(training.cancel)
             # Model calls run on one thread: the event loop keeps answering, and calls
             # never overlap.
             executor = stack.enter_context(
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
             )
-            background = None if model else await start_serving(settings, slot)
-            if background is not None:
-                stack.callback(background.cancel)
             scorer: Scorer
             if settings.BATCHING_ENABLED:
                 batcher = MicroBatcher(
@@ -73,9 +92,30 @@ def create_app(settings: Settings | None = None, model: LoadedModel | None = Non
     )
 
 
+def checked_app(settings: Settings, stopper: ServerStopper | None) -> FastAPI:
+    """The app with the model start-up checked and loaded here, before the server starts:
+    a StartupError (one line) instead of a traceback from the lifespan."""
+    return create_app(settings, model=plan_startup(settings).model, stopper=stopper)
+
+
+def prepare_workers(settings: Settings) -> None:
+    """Before several workers start: check start-up, and train a first version once, here,
+    so the workers do not each train their own."""
+    plan = plan_startup(settings)
+    if plan.model is None:
+        try:
+            train_first_version(plan)
+        except Exception as error:
+            raise StartupError(
+                f"Start-up training failed: {type(error).__name__}: {error}"
+            ) from None
+    logger.info("Start-up checks passed; starting %d workers", settings.WORKERS)
+
+
 ENTRY = ServiceEntry(
     settings_class=Settings,
-    build_app=lambda settings, _: create_app(settings),
+    build_app=checked_app,
+    prepare_workers=prepare_workers,
     factory="predictor.main:create_app",
     service_root=SERVICE_ROOT,
     loggers=LOGGERS,

@@ -1,4 +1,4 @@
-"""The served model: verifying and loading a version, and scoring texts with it."""
+"""The served model: loading a version once it is verified, and scoring texts with it."""
 
 import json
 import logging
@@ -8,23 +8,19 @@ from typing import Any
 
 import numpy as np
 import sklearn
-import skops.io
+from pydantic import ValidationError
 from sklearn.pipeline import Pipeline
 
+from predictor.artifact import load_pipeline
 from predictor.errors import ModelLoadError
 from predictor.model_store import ARTIFACT_NAME, METADATA_NAME, sha256_of
+from predictor.schemas import ModelMetadata
+from service_common.errors import describe_validation_error
 
 logger = logging.getLogger(__name__)
 
-# Every type the artifact may contain beyond skops' defaults. Loading refuses anything
-# else, so a tampered artifact cannot make the service run code of its choosing.
-TRUSTED_TYPES = [
-    "sklearn.feature_extraction.text.TfidfVectorizer",
-    "sklearn.feature_extraction.text.TfidfTransformer",
-    "sklearn.pipeline.FeatureUnion",
-    "sklearn.pipeline.Pipeline",
-    "sklearn.linear_model._logistic.LogisticRegression",
-]
+SMOKE_TEXT = "my cat purrs on the sofa"
+"""Scored once at load: a model that cannot answer it is not served."""
 
 
 @dataclass(frozen=True)
@@ -55,24 +51,62 @@ class LoadedModel:
 
 
 def load_model(version_dir: Path) -> LoadedModel:
-    """Verify the artifact against its metadata, then load it with the allow-list."""
-    try:
-        metadata = json.loads((version_dir / METADATA_NAME).read_text())
-        expected = metadata["artifact_sha256"]
-    except (OSError, ValueError, KeyError) as error:
-        raise ModelLoadError(f"Unreadable metadata in {version_dir}: {error}") from error
+    """The version in `version_dir`, once its metadata is complete, its artifact matches the
+    recorded sha256 and holds only allowed types, and it scores a known text."""
+    raw_metadata, metadata = read_metadata(version_dir)
     artifact = version_dir / ARTIFACT_NAME
     if not artifact.is_file():
         raise ModelLoadError(f"Missing artifact {artifact}")
     actual = sha256_of(artifact)
-    if actual != expected:
+    if actual != metadata.artifact_sha256:
         raise ModelLoadError(
             f"Refusing to load {artifact}: its sha256 {actual} does not match "
-            f"{expected} recorded in {METADATA_NAME}"
+            f"{metadata.artifact_sha256} recorded in {METADATA_NAME}"
         )
+    model = LoadedModel(
+        version=metadata.version,
+        metadata=raw_metadata,
+        pipeline=load_pipeline(artifact),
+    )
+    check_answers(model, metadata.classes)
+    logger.info("Loaded model %s from %s", model.version, version_dir)
+    return model
+
+
+def read_metadata(version_dir: Path) -> tuple[dict[str, Any], ModelMetadata]:
+    """The metadata as written, and as checked against the schema /model answers with."""
+    path = version_dir / METADATA_NAME
     try:
-        pipeline = skops.io.load(artifact, trusted=TRUSTED_TYPES)
-    except Exception as error:  # skops raises several types for untrusted or corrupt files
-        raise ModelLoadError(f"Cannot load {artifact}: {error}") from error
-    logger.info("Loaded model %s from %s", metadata["version"], version_dir)
-    return LoadedModel(version=metadata["version"], metadata=metadata, pipeline=pipeline)
+        raw = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"Unreadable metadata {path}: {error}") from error
+    if not isinstance(raw, dict):
+        raise ModelLoadError(f"Invalid metadata {path}: not a JSON object")
+    try:
+        metadata = ModelMetadata.model_validate(raw)
+    except ValidationError as error:
+        raise ModelLoadError(
+            f"Invalid metadata {path}: {describe_validation_error(error)}"
+        ) from None
+    if metadata.version != version_dir.name:
+        raise ModelLoadError(
+            f"Invalid metadata {path}: version {metadata.version!r} in folder {version_dir.name}"
+        )
+    return raw, metadata
+
+
+def check_answers(model: LoadedModel, classes: list[str]) -> None:
+    """Score SMOKE_TEXT: the model must answer with one of its recorded classes."""
+    try:
+        model_classes = [str(label) for label in model.pipeline.classes_]
+        [score] = model.score([SMOKE_TEXT])
+    except Exception as error:
+        raise ModelLoadError(
+            f"Model {model.version} cannot score a text: {type(error).__name__}: {error}"
+        ) from error
+    if model_classes != classes:
+        raise ModelLoadError(
+            f"Model {model.version} predicts {model_classes}, its metadata says {classes}"
+        )
+    if score.label not in classes or not 0 <= score.confidence <= 1:
+        raise ModelLoadError(f"Model {model.version} answered {score} for a known text")

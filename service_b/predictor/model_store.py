@@ -65,7 +65,8 @@ class ModelStore:
         if version is not None:
             candidate = self.root / version
             if not (candidate / METADATA_NAME).is_file():
-                raise ModelLoadError(f"Model version {version} not found in {self.root}")
+                listed = ", ".join(self.published_versions()) or "none"
+                raise ModelLoadError(f"no version {version} in {self.root} (published: {listed})")
             return candidate
         published = self.published_versions()
         if not published:

@@ -8,11 +8,12 @@ from fastapi.responses import JSONResponse
 from predictor import responses
 from predictor.dependencies import LoadedModelDep, ModelSlotDep, PredictionsDep
 from predictor.schemas import ModelMetadata, PredictorInfo, PredictRequest, PredictResponse, Ready
+from service_common.json_body import StrictJsonRoute
 from service_common.schemas import Health
 
 SERVICE_NAME = "service_b"
 
-router = APIRouter()
+router = APIRouter(route_class=StrictJsonRoute)
 
 
 @router.get("/", response_model=PredictorInfo, responses=responses.OK, tags=["service"])

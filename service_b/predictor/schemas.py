@@ -114,7 +114,7 @@ class ModelMetadata(BaseModel):
         json_schema_extra={"examples": [MODEL_METADATA_EXAMPLE]},
     )
 
-    version: str = Field(examples=["v1"])
+    version: str = Field(pattern=r"^v[1-9][0-9]*$", examples=["v1"])
     created_at: datetime
     classes: list[str] = Field(examples=[["bird", "cat", "dog", "fish", "rabbit"]])
     metrics: dict[str, Any] = Field(examples=[{"test_accuracy": 0.97, "holdout_accuracy": 0.95}])

@@ -1,50 +1,121 @@
-"""What the predictor serves when it starts: the configured version, or a first version
-trained in the background when the model folder has none."""
+"""What the predictor serves when it starts: the configured version, checked before the
+server opens its port, or a first version trained in the background when there is none.
+
+Every problem a user can fix (a missing or invalid training config, a model folder that
+is not a folder or cannot be written, a version that does not exist or does not verify)
+stops start-up with a StartupError whose one line names the setting. A training that
+fails in the background stops the service with a non-zero exit: a service that can never
+become ready must not stay up looking alive.
+"""
 
 import asyncio
 import logging
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from predictor.config import Settings
-from predictor.errors import NoModelVersion
-from predictor.model import load_model
+from predictor.errors import InvalidTrainingConfig, ModelLoadError, NoModelVersion
+from predictor.model import LoadedModel, load_model
 from predictor.model_store import ModelStore
 from predictor.scoring import ModelSlot
-from predictor.training import TrainingConfig, train
+from predictor.training import train
+from predictor.training_config import TrainingConfig
+from service_common.errors import StartupError
 
 logger = logging.getLogger(__name__)
 
 
-def models_dir_for(settings: Settings) -> Path:
-    """MODEL_DIR, or the training config's output_dir when it is unset."""
-    if settings.model_dir_override is not None:
-        return settings.model_dir_override
-    return TrainingConfig.from_file(settings.training_config_path).models_dir
+@dataclass(frozen=True)
+class StartupPlan:
+    """The model to serve, or, when `model` is None, the recipe to train a first one with."""
+
+    store: ModelStore
+    model: LoadedModel | None
+    config: TrainingConfig | None
 
 
-async def start_serving(settings: Settings, slot: ModelSlot) -> asyncio.Task[None] | None:
-    """Load the configured version into `slot` now, or start training a first one.
+def plan_startup(settings: Settings) -> StartupPlan:
+    """Check everything start-up needs and load the version to serve (blocking).
 
-    A version that exists but fails its checks stops start-up with a clear error. With
-    no version at all, the service starts unready (503 on /ready) and trains one in the
-    background; the task is returned so the lifespan can cancel it.
+    Raises StartupError, with one line naming the setting, for any problem.
     """
-    store = ModelStore(models_dir_for(settings))
+    config = None if settings.model_dir_override else training_config(settings)
+    store = ModelStore(settings.model_dir_override or _required(config).models_dir)
+    if store.root.exists() and not store.root.is_dir():
+        raise StartupError(f"MODEL_DIR={store.root}: not a folder")
     try:
         version_dir = store.version_dir(settings.MODEL_VERSION)
-    except NoModelVersion:
+    except NoModelVersion as error:
         if not settings.TRAIN_IF_MISSING:
-            raise
-        logger.warning("No model version in %s: training one before serving", store.root)
-        return asyncio.create_task(train_then_load(settings, slot, store))
-    slot.model = await asyncio.to_thread(load_model, version_dir)
-    return None
-
-
-async def train_then_load(settings: Settings, slot: ModelSlot, store: ModelStore) -> None:
+            raise StartupError(f"{error}, and TRAIN_IF_MISSING is false") from None
+        config = config or training_config(settings)
+        check_training_data(config)
+        check_writable(store.root)
+        return StartupPlan(store, None, config)
+    except ModelLoadError as error:
+        raise StartupError(f"MODEL_VERSION={settings.MODEL_VERSION}: {error}") from None
     try:
-        config = TrainingConfig.from_file(settings.training_config_path)
-        published = await asyncio.to_thread(train, config, store)
-        slot.model = await asyncio.to_thread(load_model, published.directory)
-    except Exception:
-        logger.exception("Start-up training failed; the service stays unready")
+        return StartupPlan(store, load_model(version_dir), config)
+    except ModelLoadError as error:
+        setting = (
+            f"MODEL_VERSION={settings.MODEL_VERSION}"
+            if settings.MODEL_VERSION
+            else f"MODEL_DIR={store.root}"
+        )
+        raise StartupError(f"{setting}: {error}") from None
+
+
+def training_config(settings: Settings) -> TrainingConfig:
+    try:
+        return TrainingConfig.from_file(settings.training_config_path)
+    except InvalidTrainingConfig as error:
+        raise StartupError(f"Invalid TRAINING_CONFIG {error}") from None
+
+
+def check_training_data(config: TrainingConfig) -> None:
+    paths = [config.data.train_path, config.data.holdout_path]
+    for path in (config.resolve(path) for path in paths if path is not None):
+        if not path.is_file():
+            raise StartupError(f"Invalid TRAINING_CONFIG: training data {path} is not a file")
+
+
+def check_writable(models_dir: Path) -> None:
+    """A first version can be published in `models_dir` (created if missing)."""
+    try:
+        models_dir.mkdir(parents=True, exist_ok=True)
+        Path(tempfile.mkdtemp(prefix=".write-check-", dir=models_dir)).rmdir()
+    except OSError as error:
+        raise StartupError(
+            f"MODEL_DIR={models_dir}: cannot write a first model version there "
+            f"({error.strerror or error})"
+        ) from None
+
+
+def _required(config: TrainingConfig | None) -> TrainingConfig:
+    assert config is not None, "the training config is read when MODEL_DIR is unset"
+    return config
+
+
+def train_first_version(plan: StartupPlan) -> LoadedModel:
+    """Train, publish and load a first version (blocking): what the plan said to do."""
+    logger.warning("No model version in %s: training one before serving", plan.store.root)
+    published = train(_required(plan.config), plan.store)
+    return load_model(published.directory)
+
+
+async def serve_first_version(
+    plan: StartupPlan, slot: ModelSlot, stop_service: Callable[[int], None]
+) -> None:
+    """Train a first version in the background and serve it; on failure, stop the service."""
+    try:
+        slot.model = await asyncio.to_thread(train_first_version, plan)
+    except Exception as error:
+        logger.error(
+            "Start-up training failed, stopping (exit status 1): %s: %s",
+            type(error).__name__,
+            error,
+        )
+        logger.debug("Start-up training failure", exc_info=error)
+        stop_service(1)

@@ -1,16 +1,14 @@
-"""Training: fit the text classifier from a config file and publish it as a new version."""
+"""Training: fit the text classifier from a recipe and publish it as a new version."""
 
 import csv
 import hashlib
 import logging
 import platform
-import tomllib
 from dataclasses import dataclass
 from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
@@ -18,47 +16,11 @@ from sklearn.model_selection import train_test_split
 from sklearn.pipeline import FeatureUnion, Pipeline
 
 from predictor.model_store import ModelStore, PublishedModel
+from predictor.training_config import TrainingConfig
 
 logger = logging.getLogger(__name__)
 
 LIBRARIES_RECORDED = ("scikit-learn", "numpy", "scipy", "skops")
-
-
-class DataConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    train_path: Path
-    holdout_path: Path | None = None
-    test_fraction: float = Field(gt=0, lt=1)
-
-
-class TrainingConfig(BaseModel):
-    """The whole training recipe; every parameter the trainer uses comes from here."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    seed: int
-    output_dir: Path
-    data: DataConfig
-    features: dict[str, dict[str, Any]] = Field(
-        description="Named TfidfVectorizer parameter sets, joined in one FeatureUnion."
-    )
-    classifier: dict[str, Any] = Field(description="LogisticRegression parameters.")
-    base_dir: Path = Field(exclude=True, description="Folder that relative paths start from.")
-
-    @classmethod
-    def from_file(cls, path: Path) -> "TrainingConfig":
-        with path.open("rb") as config_file:
-            raw = tomllib.load(config_file)
-        return cls(**raw, base_dir=path.resolve().parent)
-
-    def resolve(self, path: Path) -> Path:
-        return path if path.is_absolute() else self.base_dir / path
-
-    @property
-    def models_dir(self) -> Path:
-        """Where versions go when MODEL_DIR does not say otherwise."""
-        return self.resolve(self.output_dir)
 
 
 @dataclass(frozen=True)
@@ -80,18 +42,17 @@ def load_labelled_texts(path: Path) -> LabelledTexts:
 
 
 def build_pipeline(config: TrainingConfig) -> Pipeline:
+    """The unfitted pipeline: the values the recipe sets, scikit-learn's defaults for the rest."""
     features = FeatureUnion(
-        [(name, TfidfVectorizer(**_tuples(params))) for name, params in config.features.items()]
+        [
+            (name, TfidfVectorizer(**params.model_dump(exclude_unset=True)))
+            for name, params in config.features.items()
+        ]
     )
-    classifier = LogisticRegression(random_state=config.seed, **config.classifier)
+    classifier = LogisticRegression(
+        random_state=config.seed, **config.classifier.model_dump(exclude_unset=True)
+    )
     return Pipeline([("features", features), ("classifier", classifier)])
-
-
-def _tuples(params: dict[str, Any]) -> dict[str, Any]:
-    # TOML has arrays only; scikit-learn wants tuples for ranges such as ngram_range.
-    return {
-        key: tuple(value) if isinstance(value, list) else value for key, value in params.items()
-    }
 
 
 def train(config: TrainingConfig, store: ModelStore | None = None) -> PublishedModel:

@@ -178,3 +178,15 @@ async def test_validation_errors_do_not_echo_the_input(client: httpx.AsyncClient
     assert response.status_code == 422
     assert "input" not in response.json()["detail"][0]
     assert secret not in response.text
+
+
+async def test_lone_surrogate_is_422_and_never_forwarded(
+    client: httpx.AsyncClient, predictor: respx.Router
+) -> None:
+    response = await client.post(
+        "/process", content=b'{"data": "\\ud800"}', headers={"Content-Type": "application/json"}
+    )
+
+    assert response.status_code == 422
+    assert "valid Unicode" in response.json()["detail"][0]["msg"]
+    assert predictor.calls.call_count == 0

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import unicodedata
 
 import httpx
 import pytest
@@ -125,3 +126,28 @@ async def test_json_log_format_writes_one_json_object_per_line(client: httpx.Asy
     assert entry["preview"] == preview(FORGED, 20)
     assert entry["message"].startswith("Input received")
     assert entry["time"]
+
+
+@pytest.mark.parametrize(
+    ("char", "escape"),
+    [
+        ("\u202e", "\\u202e"),  # right-to-left override: would show the rest reversed
+        ("\u200b", "\\u200b"),  # zero-width space
+        ("\u2066", "\\u2066"),  # left-to-right isolate
+        ("\ufeff", "\\ufeff"),  # zero-width no-break space (byte order mark)
+        ("\u00ad", "\\xad"),  # soft hyphen
+        ("\U000e0041", "\\U000e0041"),  # tag latin capital letter A
+    ],
+    ids=["RLO", "ZWSP", "LRI", "BOM", "SHY", "TAG"],
+)
+def test_preview_escapes_unicode_format_characters(char: str, escape: str) -> None:
+    assert preview(f"admin{char}user", 100) == f"admin{escape}user"
+
+
+def test_every_format_character_is_escaped() -> None:
+    format_chars = [chr(c) for c in range(0x110000) if unicodedata.category(chr(c)) == "Cf"]
+
+    shown = preview("".join(format_chars), len(format_chars))
+
+    assert all(unicodedata.category(char) != "Cf" for char in shown)
+    assert shown.isascii()

@@ -206,10 +206,19 @@ async def test_frozen_predictor_does_not_block_other_requests(transport_name: st
     assert (health.status_code, logged.status_code) == (200, 200)
 
 
-async def test_readiness_times_out_on_a_frozen_predictor(transport_name: str) -> None:
+async def test_readiness_has_its_own_short_timeout_on_a_frozen_predictor(
+    transport_name: str,
+) -> None:
+    # The read timeout is longer than the guard: only the readiness timeout answers in time.
     async with (
         LoopbackServer(never_answer) as server,
-        gateway_for(server.url, transport_name, SERVICE_B_READ_TIMEOUT=0.5) as client,
+        gateway_for(
+            server.url,
+            transport_name,
+            SERVICE_B_READ_TIMEOUT=HANG_GUARD_S * 2,
+            SERVICE_B_READY_TIMEOUT=0.3,
+        ) as client,
+        asyncio.timeout(HANG_GUARD_S),
     ):
         response = await client.get("/ready")
 

@@ -1,6 +1,7 @@
 """GET /, /health (liveness, never calls B) and /ready (B's readiness)."""
 
 import httpx
+import pytest
 import respx
 
 
@@ -61,6 +62,23 @@ async def test_not_ready_when_predictor_readiness_times_out(
     client: httpx.AsyncClient, predictor: respx.Router
 ) -> None:
     predictor.get("/ready").mock(side_effect=httpx.ReadTimeout("slow"))
+
+    response = await client.get("/ready")
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Service B is not ready"}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"OK", b'{"status": "ok"}', b'{"status": "ready"}', b"<html>welcome</html>"],
+    ids=["text", "other status", "no model version", "html"],
+)
+async def test_not_ready_when_a_200_is_not_a_predictors_readiness(
+    client: httpx.AsyncClient, predictor: respx.Router, body: bytes
+) -> None:
+    # E.g. SERVICE_B_URL points at another server: forwarding could not work.
+    predictor.get("/ready").respond(200, content=body)
 
     response = await client.get("/ready")
 

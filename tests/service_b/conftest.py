@@ -10,7 +10,8 @@ from predictor.config import Settings
 from predictor.main import create_app
 from predictor.model import LoadedModel, load_model
 from predictor.model_store import ModelStore, PublishedModel
-from predictor.training import TrainingConfig, train
+from predictor.training import train
+from predictor.training_config import TrainingConfig
 from tests.support.asgi import serve
 from tests.support.predictor import predictor_settings
 from tests.support.tiny_dataset import write_tiny_training_dir

@@ -1,22 +1,27 @@
 """Loading: which version is served, and which artifacts are refused."""
 
 import json
+import re
 import shutil
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 import skops.io
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer
+from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer, StandardScaler
 
+from predictor.artifact import ALLOWED_TYPES, TRUSTED_TYPES, types_in
 from predictor.config import Settings
 from predictor.errors import ModelLoadError, NoModelVersion
 from predictor.main import create_app
-from predictor.model import TRUSTED_TYPES, load_model
+from predictor.model import load_model
 from predictor.model_store import ARTIFACT_NAME, METADATA_NAME, ModelStore, sha256_of
-from predictor.training import TrainingConfig, train
+from predictor.training import train
+from predictor.training_config import TrainingConfig
+from service_common.errors import StartupError
 from tests.support.asgi import serve
 from tests.support.predictor import settings_with
 
@@ -134,7 +139,7 @@ async def test_start_up_fails_when_the_requested_version_is_missing(
 ) -> None:
     app = create_app(settings_with(settings, MODEL_DIR=versions_dir, MODEL_VERSION="v7"))
 
-    with pytest.raises(ModelLoadError, match="v7"):
+    with pytest.raises(StartupError, match=r"MODEL_VERSION=v7: .*\(published: v1, v2\)"):
         async with serve(app):
             pass
 
@@ -160,7 +165,7 @@ async def test_start_up_fails_for_a_tampered_artifact(
     tamper(versions_dir / "v2" / ARTIFACT_NAME)
     app = create_app(settings_with(settings, MODEL_DIR=versions_dir))
 
-    with pytest.raises(ModelLoadError, match="sha256"):
+    with pytest.raises(StartupError, match="sha256"):
         async with serve(app):
             pass
 
@@ -186,6 +191,50 @@ def test_unreadable_metadata_is_refused(versions_dir: Path) -> None:
     (versions_dir / "v2" / METADATA_NAME).write_text("{not json")
 
     with pytest.raises(ModelLoadError, match="Unreadable metadata"):
+        load_model(versions_dir / "v2")
+
+
+def edit_metadata(version_dir: Path, change: Callable[[dict[str, Any]], object]) -> None:
+    path = version_dir / METADATA_NAME
+    metadata = json.loads(path.read_text())
+    written = change(metadata)
+    path.write_text(json.dumps(metadata if written is None else written))
+
+
+@pytest.mark.parametrize(
+    ("change", "named"),
+    [
+        (lambda metadata: [], "not a JSON object"),
+        (lambda metadata: metadata.pop("version") and None, "version"),
+        (lambda metadata: metadata.pop("created_at") and None, "created_at"),
+        (lambda metadata: metadata.pop("classes") and None, "classes"),
+        (lambda metadata: metadata.update(created_at="yesterday"), "created_at"),
+        (lambda metadata: metadata.update(version="v1"), "version 'v1' in folder v2"),
+        (lambda metadata: metadata.update(version="latest"), "version"),
+    ],
+    ids=[
+        "a list",
+        "no version",
+        "no created_at",
+        "no classes",
+        "bad date",
+        "other folder",
+        "bad version",
+    ],
+)
+def test_incomplete_or_wrong_metadata_is_refused_naming_the_field(
+    versions_dir: Path, change: Callable[[dict[str, Any]], object], named: str
+) -> None:
+    edit_metadata(versions_dir / "v2", change)
+
+    with pytest.raises(ModelLoadError, match=re.escape(named)):
+        load_model(versions_dir / "v2")
+
+
+def test_model_whose_classes_differ_from_its_metadata_is_refused(versions_dir: Path) -> None:
+    edit_metadata(versions_dir / "v2", lambda metadata: metadata.update(classes=["cat", "dog"]))
+
+    with pytest.raises(ModelLoadError, match="predicts"):
         load_model(versions_dir / "v2")
 
 
@@ -215,3 +264,29 @@ def test_trained_artifact_needs_only_allow_listed_types(versions_dir: Path) -> N
     reported = skops.io.get_untrusted_types(file=versions_dir / "v2" / ARTIFACT_NAME)
 
     assert set(reported) <= set(TRUSTED_TYPES)
+    assert types_in(versions_dir / "v2" / ARTIFACT_NAME) <= ALLOWED_TYPES
+
+
+def test_artifact_with_a_type_skops_trusts_but_the_service_does_not_is_refused(
+    versions_dir: Path,
+) -> None:
+    # skops' own defaults trust StandardScaler: it would load, then fail on every text.
+    served = load_model(versions_dir / "v2").pipeline
+    replace_artifact(versions_dir / "v2", Pipeline([("scale", StandardScaler()), *served.steps]))
+    assert skops.io.get_untrusted_types(file=versions_dir / "v2" / ARTIFACT_NAME) == []
+
+    with pytest.raises(ModelLoadError, match="StandardScaler"):
+        load_model(versions_dir / "v2")
+
+
+def test_model_that_cannot_score_a_text_is_refused(versions_dir: Path) -> None:
+    # Only allowed types, but the features no longer fit the classifier.
+    served = load_model(versions_dir / "v2").pipeline
+    features = served.named_steps["features"].transformer_list[:1]
+    replace_artifact(
+        versions_dir / "v2",
+        Pipeline([("features", FeatureUnion(features)), served.steps[-1]]),
+    )
+
+    with pytest.raises(ModelLoadError, match="cannot score a text"):
+        load_model(versions_dir / "v2")

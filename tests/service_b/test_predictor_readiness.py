@@ -11,9 +11,9 @@ import pytest
 
 from predictor import training
 from predictor.config import Settings
-from predictor.errors import NoModelVersion
 from predictor.main import create_app
 from predictor.model_store import METADATA_NAME
+from service_common.errors import StartupError
 from tests.support.asgi import serve
 from tests.support.predictor import settings_with
 
@@ -125,6 +125,6 @@ async def test_start_up_without_a_model_and_without_training_fails(
 ) -> None:
     app = create_app(settings_with(settings, TRAIN_IF_MISSING=False))
 
-    with pytest.raises(NoModelVersion):
+    with pytest.raises(StartupError, match="TRAIN_IF_MISSING is false"):
         async with serve(app):
             pass

@@ -13,7 +13,8 @@ from predictor.config import SERVICE_ROOT, Settings
 from predictor.main import create_app
 from predictor.model import LoadedModel, load_model
 from predictor.model_store import ModelStore, PublishedModel
-from predictor.training import TrainingConfig, load_labelled_texts, train
+from predictor.training import load_labelled_texts, train
+from predictor.training_config import TrainingConfig
 from tests.support.asgi import serve
 from tests.support.predictor import settings_with
 
