@@ -29,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bench import chaos
 from bench.hardening import greedy_requests
 from devkit.ports import free_port
 from devkit.processes import ServiceProcess
@@ -49,6 +50,10 @@ HEADER_TIMEOUT_S = 10.0
 KEEPALIVE_TIMEOUT_S = 5.0
 HARDENING_SECONDS = HEADER_TIMEOUT_S + 5
 HARDENING_GREEDY_ROUNDS = 10
+# The fault phases: how long the predictor stays down or frozen; the gateway's default
+# BREAKER_MAX_OPEN_S, within which traffic must come back after a freeze.
+FAULT_DOWN_S = 10.0
+BREAKER_MAX_OPEN_S = 30.0
 
 
 @dataclass
@@ -163,15 +168,18 @@ def phase(load: Load, seconds: float) -> Phase:
 
 
 def alternating_phases(loads: list[Load], seconds: float, slices: int) -> list[Phase]:
-    """Phases run in turn in short slices, so drift in the machine's speed hits all alike.
+    """Phases run in turn in short slices, so drift in the machine's speed hits all alike,
+    in one order, then the other.
 
     Each phase gets `seconds` in all. Its req/s is over all its slices; its p50 is the
     median of the slices' p50s and its p99 the highest slice p99 (wrk reports percentiles,
     not histograms, so slices cannot be merged exactly).
     """
     raws: dict[str, list[dict[str, int]]] = {load.name: [] for load in loads}
-    for _ in range(slices):
-        for load in loads:
+    for slice_number in range(slices):
+        # Every other slice in reverse order: what a phase leaves behind (a backlog, warm
+        # caches) then weighs on the phases before and after it alike.
+        for load in loads if slice_number % 2 == 0 else loads[::-1]:
             raws[load.name].append(load.run(seconds / slices))
     return [summarize(load, raws[load.name]) for load in loads]
 
@@ -248,6 +256,17 @@ def run(
             out,
         ) as gateway,
         running(
+            "service_a_no_breaker",
+            "service_a",
+            {
+                "SERVICE_B_URL": predictor.url,
+                "WORKERS": str(gateway_workers),
+                "BREAKER_ENABLED": "false",
+                "RETRY_BUDGET_RATIO": "0",
+            },
+            out,
+        ) as no_breaker_gateway,
+        running(
             "service_a_stock",
             "service_a",
             {"SERVICE_B_URL": predictor.url, "WORKERS": str(gateway_workers)},
@@ -261,6 +280,7 @@ def run(
             (unbatched, "/predict", predict),
             (gateway, "/process", process_fwd),
             (stock_gateway, "/process", process_fwd),
+            (no_breaker_gateway, "/process", process_fwd),
         ):
             run_wrk(service.url + path, script, 64, warmup)
         memory = {s.name: {"after_warmup_mb": s.rss_mb()} for s in (gateway, predictor)}
@@ -276,10 +296,12 @@ def run(
                      predict, concurrency),
             ]  # fmt: skip
             if concurrency == 64:
-                loads.append(
+                loads += [
                     Load("process forward c=64 (stock uvicorn)", stock_gateway, "/process",
-                         process_fwd, 64)
-                )  # fmt: skip
+                         process_fwd, 64),
+                    Load("process forward c=64 (no breaker, no retries)", no_breaker_gateway,
+                         "/process", process_fwd, 64),
+                ]  # fmt: skip
             phases += alternating_phases(loads, seconds, slices)
         print("gateway alone (no forwarding), with and without the connection limits", flush=True)
         phases += alternating_phases(
@@ -300,6 +322,7 @@ def run(
                 (predictor, "/predict", {"input": texts[0]}),
             )
         }
+    faults = fault_phases(texts, out, predictor_env, gateway_workers, seconds)
 
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -315,6 +338,7 @@ def run(
         "phases": [asdict(p) for p in phases],
         "memory": memory,
         "hardening": hardening,
+        "faults": faults,
         "requests_through": {
             name: sum(p.requests for p in phases if p.service == name or forwarded(p, name))
             for name in ("service_a", "service_b")
@@ -325,6 +349,96 @@ def run(
     (out / "latest.md").write_text(markdown(report))
     print(markdown(report))
     return report
+
+
+def fault_phases(
+    texts: list[str],
+    out: Path,
+    predictor_env: dict[str, str],
+    gateway_workers: int,
+    seconds: float,
+) -> dict[str, Any]:
+    """The predictor killed, then frozen, under load; then the gateway stopped under load.
+
+    The gateway here has SERVICE_B_READ_TIMEOUT=2, so that a frozen predictor's calls time
+    out (and open the breaker) well within the 10 s freeze.
+    """
+    print("faults", flush=True)
+    forward = chaos.status_script(
+        [json.dumps({"data": t, "forward_to_model": True}) for t in texts], out, "faults_fwd"
+    )
+    log_only = chaos.status_script(
+        [json.dumps({"data": t, "forward_to_model": False}) for t in texts], out, "faults_log"
+    )
+    predictor_port = free_port()
+    predictor_python = str(ROOT / "service_b" / ".venv" / "bin" / "python")
+    env = {**COMMON_ENV, **predictor_env}
+
+    started: list[ServiceProcess] = []  # every predictor started, all stopped at the end
+
+    def start_predictor() -> ServiceProcess:
+        process = ServiceProcess(
+            "service_b", predictor_port, env, out / "faults_service_b.log", predictor_python
+        )
+        started.append(process)
+        process.start().wait_until_ok("/ready", READY_TIMEOUT_S)
+        return process
+
+    gateway_env = {
+        "SERVICE_B_URL": f"http://127.0.0.1:{predictor_port}",
+        "WORKERS": str(gateway_workers),
+        "SERVICE_B_READ_TIMEOUT": "2",
+    }
+    predictor = start_predictor()
+    try:
+        with running("service_a_faults", "service_a", gateway_env, out) as gateway:
+            run_wrk(gateway.url + "/process", lua_script(
+                [json.dumps({"data": t}) for t in texts], out, "faults_warmup"), 64, 3)  # fmt: skip
+            print("  predictor killed for 10 s under c=64", flush=True)
+            killed, predictor = chaos.killed_predictor(
+                gateway.process, predictor, start_predictor, forward, FAULT_DOWN_S
+            )
+            print(f"  {json.dumps(killed)}", flush=True)
+            print("  predictor down, breaker open: 503s against log-only answers", flush=True)
+            predictor.kill()
+            open_breaker(gateway)
+            outage = chaos.outage_cost(gateway.process, forward, log_only, seconds / 2)
+            print(f"  {json.dumps(outage)}", flush=True)
+            predictor = start_predictor()
+            gateway.process.wait_until_ok("/ready", READY_TIMEOUT_S)
+            print("  predictor frozen (SIGSTOP) for 10 s under c=16", flush=True)
+            frozen = chaos.frozen_predictor(
+                gateway.process, predictor, forward, FAULT_DOWN_S, BREAKER_MAX_OPEN_S
+            )
+            print(f"  {json.dumps(frozen)}", flush=True)
+        with running("service_a_stopped", "service_a", gateway_env, out) as gateway:
+            print("  gateway stopped (SIGTERM) under c=16", flush=True)
+            stopped = chaos.stopped_gateway(
+                gateway.process, json.dumps({"data": texts[0]}).encode(), 16
+            )
+            print(f"  {json.dumps(stopped)}", flush=True)
+    finally:
+        for process in started:
+            process.stop()
+    return {"killed": killed, "outage": outage, "frozen": frozen, "stopped": stopped}
+
+
+def open_breaker(gateway: Service) -> None:
+    """Forward until the gateway's /ready says its breaker is open."""
+    for _ in range(100):
+        with contextlib.suppress(OSError, http.client.HTTPException):
+            connection = http.client.HTTPConnection("127.0.0.1", gateway.process.port, timeout=5)
+            connection.request(
+                "POST", "/process", body=b'{"data": "a cat"}',
+                headers={"Content-Type": "application/json"},
+            )  # fmt: skip
+            connection.getresponse().read()
+            connection.request("GET", "/ready")
+            if b'"open"' in connection.getresponse().read():
+                connection.close()
+                return
+            connection.close()
+    raise RuntimeError("the gateway's breaker did not open")
 
 
 def hardening_phase(service: Service, path: str, body: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -482,6 +596,15 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
             ">=",
         ),
     ]
+    checks += fault_checks(report["faults"])
+    checks.append(
+        (
+            "forward c=64 rps: breaker and retries on >= 0.97 x off",
+            rps("process forward c=64") / rps("process forward c=64 (no breaker, no retries)"),
+            0.97,
+            ">=",
+        )
+    )
     for name, result in report["hardening"].items():
         attack = result["attack"]
         late = sum(
@@ -518,6 +641,32 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
         results.append({"target": label, "value": round(value, 3), "limit": f"{op} {limit}",
                         "met": met})  # fmt: skip
     return results
+
+
+def fault_checks(faults: dict[str, Any]) -> list[tuple[str, float, float, str]]:
+    def known(value: float | None) -> float:
+        return float("inf") if value is None else value
+
+    killed, outage, frozen, stopped = (faults[k] for k in ("killed", "outage", "frozen", "stopped"))
+    unexpected = sum(n for status, n in killed["statuses"].items() if status not in ("200", "503"))
+    return [
+        ("predictor killed, c=64: answers other than 200 and 503", unexpected, 0, "<="),
+        ("predictor killed: s from ready again to the first 200",
+         known(killed["first_200_after_ready_s"]), 1.0, "<="),
+        ("predictor down, breaker open, c=64: 503 p99 ms", outage["refused_p99_ms"], 50, "<="),
+        ("predictor down: 503 rps >= 0.9 x log-only rps",
+         outage["refused_rps"] / outage["log_only_rps"], 0.9, ">="),
+        ("predictor frozen, c=16: 503 p99 ms once the breaker is open",
+         known(frozen["refused_p99_ms_once_open"]), 50, "<="),
+        ("predictor frozen: /health p99 ms", known(frozen["health_p99_ms"]), 20, "<"),
+        ("predictor frozen: s from SIGCONT to the first 200",
+         known(frozen["first_200_after_thaw_s"]), BREAKER_MAX_OPEN_S, "<="),
+        ("gateway SIGTERM, c=16: answers other than 200", stopped["non_200"], 0, "<="),
+        ("gateway SIGTERM: errors other than refused connections and resets",
+         stopped["other_errors"], 0, "<="),
+        ("gateway SIGTERM: exit status", stopped["exit_code"], 0, "<="),
+        ("gateway SIGTERM: resets of kept-alive connections", stopped["resets"], 0, "<="),
+    ]  # fmt: skip
 
 
 def markdown(report: dict[str, Any]) -> str:
@@ -559,6 +708,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"{greedy['refused_413_431']}/{greedy['requests']} | "
             f"{round(greedy['rss_peak_mb'] - greedy['rss_before_mb'], 1)} |"
         )
+    faults = report["faults"]
+    lines += ["", "| fault phase | what clients saw |", "|---|---|"]
+    lines += [f"| {name} | `{json.dumps(result)}` |" for name, result in faults.items()]
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     lines += [
         f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else '**no**'} |"

@@ -34,6 +34,8 @@ from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 from uvicorn.server import ServerState
 
+from service_common.draining import DRAINING_STATE_KEY, Draining
+
 logger = logging.getLogger("uvicorn.error")
 
 TOO_LARGE_BODY = b'{"detail":"Request header fields too large"}'
@@ -184,6 +186,10 @@ class LimitEvents:
 _events_of: "weakref.WeakKeyDictionary[ServerState, LimitEvents]" = weakref.WeakKeyDictionary()
 
 _READING_HEAD, _IDLE = 0, 1  # what the connection's one deadline stands for
+
+IDLE_CLOSE_DELAY_S = 0.1
+"""At shutdown, how long an idle kept-alive connection stays open for a request that may
+already be on its way (it is answered, with `Connection: close`)."""
 _JSON = b"content-type: application/json\r\n"
 
 
@@ -212,6 +218,7 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._deadline_kind = _READING_HEAD
         self._timer: asyncio.TimerHandle | None = None
         self._timer_when = 0.0
+        self._closing = False  # the server is shutting down
         self._draining = False  # after a 431 or 503: input is dropped until the close
         self._drained = 0
         self._lingering = False
@@ -327,6 +334,8 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self._heads_done += 1
         self._deadline = None  # a pending timer sees this and drops itself
         super().on_headers_complete()
+        if self._closing and self.cycle is not None:
+            self.cycle.keep_alive = False  # shutting down: the answer says Connection: close
         if self.cycle is not None:
             # The cycle closes the transport after a `connection: close` answer; if the
             # body is still coming (a 413 for a declared 100 MiB), it must drain first.
@@ -361,8 +370,28 @@ class BoundedHttpToolsProtocol(HttpToolsProtocol):
         self.transport.write(b"".join(head) + body)
 
     def shutdown(self) -> None:
+        """The server's graceful shutdown began: tell the app; then the request in progress
+        is finished and answered with `Connection: close`, and an idle connection is closed
+        after IDLE_CLOSE_DELAY_S, unless a request arrives on it meanwhile (it may already
+        be on its way, or unread in the socket: closing at once would reset it)."""
+        draining = self.app_state.get(DRAINING_STATE_KEY)
+        if isinstance(draining, Draining):
+            draining.begin()
         self._events.flush()
-        super().shutdown()
+        self._closing = True
+        if self.cycle is not None and not self.cycle.response_complete:
+            self.cycle.keep_alive = False
+        elif not self.transport.is_closing():
+            self.loop.call_later(IDLE_CLOSE_DELAY_S, self._close_if_idle)
+
+    def _close_if_idle(self) -> None:
+        busy = (
+            self._begun
+            or self._head_bytes
+            or (self.cycle is not None and not self.cycle.response_complete)
+        )
+        if not busy and not self.transport.is_closing():
+            self.transport.close()
 
     def close_after_answer(self) -> None:
         """Close after the app's last answer: at once if the request was read in full, else

@@ -33,6 +33,17 @@ class ServiceError(Exception):
     def headers(self) -> dict[str, str] | None:
         return None
 
+    def body(self) -> dict[str, Any]:
+        """The JSON answered: `{"detail": ...}`, and what a subclass adds to it."""
+        return {"detail": self.detail}
+
+
+class ShuttingDown(ServiceError):
+    """The service is finishing its last requests before it exits (graceful shutdown)."""
+
+    status_code = 503
+    detail = "Service is shutting down"
+
 
 class InvalidField(ServiceError):
     """A body field that passed the schema but breaks a rule that depends on settings.
@@ -86,9 +97,8 @@ class PayloadTooLarge(HTTPException):
 
 def error_response(error: ServiceError | HTTPException) -> JSONResponse:
     """The `{"detail": ...}` response of an error, with its status code and headers."""
-    return JSONResponse(
-        status_code=error.status_code, content={"detail": error.detail}, headers=error.headers
-    )
+    body = error.body() if isinstance(error, ServiceError) else {"detail": error.detail}
+    return JSONResponse(status_code=error.status_code, content=body, headers=error.headers)
 
 
 def validation_error_response(items: list[dict[str, Any]]) -> JSONResponse:

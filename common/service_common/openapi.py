@@ -25,13 +25,18 @@ def ok_doc(description: str | None = None) -> dict[str, Any]:
 
 
 def error_doc(
-    description: str, detail: str, headers: dict[str, Any] | None = None
+    description: str,
+    detail: str,
+    headers: dict[str, Any] | None = None,
+    model: type[ErrorMessage] = ErrorMessage,
+    example: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """An error status answered with `{"detail": detail}`."""
+    """An error status answered with `{"detail": detail}` (`model` and `example` for a body
+    with more fields)."""
     return {
-        "model": ErrorMessage,
+        "model": model,
         "description": description,
-        "content": {"application/json": {"example": {"detail": detail}}},
+        "content": {"application/json": {"example": example or {"detail": detail}}},
         "headers": REQUEST_ID_HEADER_DOC | (headers or {}),
     }
 

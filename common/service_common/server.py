@@ -9,6 +9,7 @@ import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from types import FrameType
 from typing import Any, Generic, NoReturn, Protocol
 
 import uvicorn
@@ -32,6 +33,16 @@ COMMON_ROOT = Path(__file__).resolve().parent
 class Stopper(Protocol):
     def stop(self, exit_code: int) -> None:
         """Stop serving; the process then exits with `exit_code`."""
+
+
+class GracefulServer(uvicorn.Server):
+    """uvicorn's Server, but a SIGTERM or SIGINT that shut it down gracefully leaves the
+    process to exit with the server's status (0), instead of dying of the signal again
+    (uvicorn re-raises it once it has shut down)."""
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        self._captured_signals.clear()
 
 
 class ServerStopper:
@@ -82,6 +93,7 @@ def serve(
         "log_level": settings.LOG_LEVEL,
         "log_config": log_config,
         "access_log": settings.ACCESS_LOG,
+        "timeout_graceful_shutdown": settings.SHUTDOWN_GRACE_S,
         "loop": "uvloop",
     }
     if settings.RELOAD or settings.WORKERS > 1:
@@ -101,7 +113,7 @@ def serve(
             Multiprocess(config, sockets=sockets).run()
         sys.exit(0)
     stopper = ServerStopper()
-    server = uvicorn.Server(BoundedConfig(build_app(stopper), **options))
+    server = GracefulServer(BoundedConfig(build_app(stopper), **options))
     stopper.attach(server)
     server.run()
     sys.exit(stopper.exit_code if server.started else STARTUP_FAILURE)

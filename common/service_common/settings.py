@@ -61,6 +61,9 @@ class ServiceSettings(BaseSettings):
     MAX_CONNECTIONS: int = Field(1_000, ge=1, le=1_000_000)
     """Most open connections per worker process; more get 503 and are closed, logged."""
 
+    SHUTDOWN_GRACE_S: Seconds = 10.0
+    """On SIGTERM, seconds the accepted requests have to finish before they are cancelled."""
+
     @field_validator("LOG_LEVEL", "LOG_FORMAT", mode="before")
     @classmethod
     def _lower_case(cls, value: object) -> object:

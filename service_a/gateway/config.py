@@ -2,7 +2,7 @@
 
 from typing import Literal
 
-from pydantic import Field, HttpUrl, field_validator
+from pydantic import Field, HttpUrl, field_validator, model_validator
 
 from service_common.settings import Seconds, ServiceSettings
 
@@ -46,6 +46,32 @@ class Settings(ServiceSettings):
     SERVICE_B_RETRY_AFTER: int = Field(5, ge=0)
     """Seconds put in the Retry-After header of 503 answers."""
 
+    SERVICE_B_MAX_IN_FLIGHT: int | None = Field(None, ge=1)
+    """Most calls to the predictor at once (default: SERVICE_B_POOL_SIZE); more wait."""
+
+    SERVICE_B_QUEUE_TIMEOUT: Seconds = 1.0
+    """Seconds a call may wait for one of those slots before it is answered 503."""
+
+    BREAKER_ENABLED: bool = True
+    """Put a circuit breaker in front of the predictor."""
+
+    BREAKER_FAILURES: int = Field(5, ge=1, le=1_000)
+    """Consecutive failures (connect errors, resets, timeouts, 503s) that open the breaker."""
+
+    BREAKER_OPEN_S: Seconds = 2.0
+    """Seconds the breaker stays open before one probe call; doubled after each failed probe."""
+
+    BREAKER_MAX_OPEN_S: Seconds = 30.0
+    """The longest the breaker stays open between probes."""
+
+    BREAKER_READY_CHECK_S: Seconds = 0.5
+    """While the breaker is open, seconds between checks of the predictor's /ready; once
+    it answers ready, the next call probes it."""
+
+    RETRY_BUDGET_RATIO: float = Field(0.2, ge=0, le=1, allow_inf_nan=False)
+    """Share of the calls of the last 10 s that may be retries (of calls reset before any
+    answer, retried once on a new connection); 0 turns retries off."""
+
     MAX_DATA_CHARS: int = Field(10_000, ge=1)
     """Longest accepted `data`, in characters (the predictor's own limit is the same)."""
 
@@ -66,6 +92,19 @@ class Settings(ServiceSettings):
         if url.username or url.password:
             raise ValueError("must not carry a user name or password")
         return url
+
+    @model_validator(mode="after")
+    def _breaker_times_in_order(self) -> "Settings":
+        if self.BREAKER_MAX_OPEN_S < self.BREAKER_OPEN_S:
+            raise ValueError(
+                f"BREAKER_MAX_OPEN_S ({self.BREAKER_MAX_OPEN_S:g}) must be at least "
+                f"BREAKER_OPEN_S ({self.BREAKER_OPEN_S:g})"
+            )
+        return self
+
+    @property
+    def max_in_flight(self) -> int:
+        return self.SERVICE_B_MAX_IN_FLIGHT or self.SERVICE_B_POOL_SIZE
 
     @property
     def predictor_base_url(self) -> str:

@@ -7,6 +7,7 @@ from fastapi import Depends, Request
 from gateway.predictor_client import PredictorClient
 from gateway.processing import InputProcessor
 from service_common.app import lifespan_state
+from service_common.draining import Draining
 
 
 class State(TypedDict):
@@ -14,6 +15,7 @@ class State(TypedDict):
 
     predictor: PredictorClient
     processor: InputProcessor
+    draining: Draining
 
 
 async def get_predictor(request: Request) -> PredictorClient:
@@ -24,5 +26,10 @@ async def get_processor(request: Request) -> InputProcessor:
     return lifespan_state(request, State)["processor"]
 
 
+async def get_draining(request: Request) -> Draining:
+    return lifespan_state(request, State)["draining"]
+
+
 PredictorDep = Annotated[PredictorClient, Depends(get_predictor)]
 ProcessorDep = Annotated[InputProcessor, Depends(get_processor)]
+DrainingDep = Annotated[Draining, Depends(get_draining)]

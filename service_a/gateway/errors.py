@@ -4,6 +4,8 @@ They are answered by the handlers of `service_common.errors`, with their status,
 detail and headers; the cause is logged where the error is raised.
 """
 
+from typing import Any
+
 from service_common.errors import ServiceError
 
 
@@ -23,9 +25,16 @@ class PredictorUnavailable(ServiceError):
 
 
 class PredictorNotReady(PredictorUnavailable):
-    """The predictor's readiness check did not answer 200."""
+    """The predictor's readiness check did not answer 200, or the breaker is open."""
 
     detail = "Service B is not ready"
+
+    def __init__(self, retry_after: int, breaker: str | None = None) -> None:
+        super().__init__(retry_after)
+        self.breaker = breaker
+
+    def body(self) -> dict[str, Any]:
+        return super().body() | ({"breaker": self.breaker} if self.breaker else {})
 
 
 class PredictorTimeout(ServiceError):

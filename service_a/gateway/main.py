@@ -1,7 +1,8 @@
 """App factory, lifespan (the shared client to service B) and the uvicorn entry point."""
 
+import asyncio
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import httpx
@@ -10,10 +11,13 @@ from fastapi import FastAPI
 from gateway import __version__
 from gateway.config import Settings
 from gateway.dependencies import State
-from gateway.predictor_client import PredictorClient, build_transport
+from gateway.predictor_client import PredictorClient, Resilience
 from gateway.processing import InputProcessor
+from gateway.recovery import watch_for_recovery
 from gateway.routes import router
+from gateway.transport import build_transport
 from service_common.app import create_service_app
+from service_common.draining import Draining
 from service_common.server import ServiceEntry
 from service_common.settings import load_settings
 
@@ -48,10 +52,30 @@ def create_app(
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
-        # Closing the transport closes the pooled connections.
-        async with transport or build_transport(settings) as network:
-            predictor = PredictorClient.from_settings(network, settings)
-            yield {"predictor": predictor, "processor": InputProcessor(predictor, settings)}
+        # Closing the transports closes their connections.
+        async with AsyncExitStack() as stack:
+            if transport is not None:
+                # A test's fake: one transport for both (it has no connections to reuse).
+                pooled = fresh = await stack.enter_async_context(transport)
+            else:
+                pooled = await stack.enter_async_context(build_transport(settings))
+                fresh = await stack.enter_async_context(
+                    build_transport(settings, fresh_connections=True)
+                )
+            predictor = PredictorClient(pooled, fresh, Resilience.from_settings(settings), settings)
+            if predictor.breaker is not None:
+                watcher = asyncio.create_task(
+                    watch_for_recovery(
+                        predictor.breaker, predictor, settings.BREAKER_READY_CHECK_S
+                    ),
+                    name="breaker-recovery",
+                )
+                stack.callback(watcher.cancel)
+            yield {
+                "predictor": predictor,
+                "processor": InputProcessor(predictor, settings),
+                "draining": Draining(),
+            }
 
     return create_service_app(
         title="Service A: gateway",

@@ -1,22 +1,29 @@
-"""The HTTP client to the predictor (service B): one shared httpx transport, domain errors.
+"""The client to the predictor (service B): one shared transport, with the resilience
+that keeps the gateway fast whatever the predictor does, and domain errors.
 
-Failures map to errors as follows (the cause is logged, never returned to the client):
+A call goes: a slot (at most SERVICE_B_MAX_IN_FLIGHT at once, else 503 after
+SERVICE_B_QUEUE_TIMEOUT) -> the circuit breaker (open: 503 at once, no connect attempt)
+-> the transport -> at most one retry, on a fresh connection, of a call reset before any
+byte of an answer (within the retry budget). Outcomes map to errors as follows (the cause
+is logged, never returned to the client):
 
-- no connection (refused, DNS failure, connect timeout, no free pooled connection in
-  time), or B answers 503 -> PredictorUnavailable (503 with Retry-After);
+- no connection (refused, DNS failure, connect timeout), a reset before any answer that
+  its retry did not cure, B answering 503, no slot, the breaker open
+  -> PredictorUnavailable (503 with Retry-After);
 - connected, but no answer within the read timeout -> PredictorTimeout (504);
-- any other status, a connection dropped before the answer, a body that is not JSON or
-  not a prediction -> PredictorBadResponse (502).
+- any other status, an answer that is not HTTP or stops half-way, a body that is not
+  JSON or not a prediction -> PredictorBadResponse (502).
+Connect failures, resets, timeouts and 503s count against the breaker; odd answers do not.
 """
 
 import logging
+from dataclasses import dataclass
 
-import aiohttp
 import httpx
-from httpx_aiohttp import AiohttpTransport
 from pydantic import ValidationError
 from pydantic_core import to_json
 
+from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.config import Settings
 from gateway.errors import (
     PredictorBadResponse,
@@ -24,17 +31,17 @@ from gateway.errors import (
     PredictorTimeout,
     PredictorUnavailable,
 )
+from gateway.in_flight import InFlightLimiter, NoSlot
+from gateway.retry_budget import RetryBudget
 from gateway.schemas import PredictorReadiness, PredictorResponse
-from service_common.errors import ServiceError
+from gateway.transport import FailedCall, Failure, send
 from service_common.middleware import REQUEST_ID_HEADER
 
 logger = logging.getLogger(__name__)
 
-# What the transports raise: httpx's errors, and aiohttp's that httpx-aiohttp does not map
-# (e.g. for a malformed status line).
-_TRANSPORT_ERRORS = (httpx.HTTPError, aiohttp.ClientError)
-_CANNOT_CONNECT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
-_AIOHTTP_CANNOT_CONNECT = (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError)
+_BREAKER_FAILURES = frozenset(
+    {Failure.CANNOT_CONNECT, Failure.RESET_BEFORE_ANSWER, Failure.TIMEOUT}
+)
 
 
 def build_timeout(settings: Settings) -> httpx.Timeout:
@@ -52,41 +59,29 @@ def build_ready_timeout(settings: Settings) -> httpx.Timeout:
     return httpx.Timeout(settings.SERVICE_B_READY_TIMEOUT)
 
 
-def build_transport(settings: Settings) -> httpx.AsyncBaseTransport:
-    """The network transport to B: pooled keep-alive connections, SERVICE_B_TRANSPORT's kind.
+@dataclass(frozen=True)
+class Resilience:
+    """The policies around every call to B; built once, in the lifespan."""
 
-    httpx-aiohttp's transport is the default: it costs several times less CPU per request
-    under concurrency than httpx's own (README, Benchmark).
-    """
-    limits = httpx.Limits(
-        max_connections=settings.SERVICE_B_POOL_SIZE,
-        max_keepalive_connections=settings.SERVICE_B_POOL_SIZE,
-        keepalive_expiry=settings.SERVICE_B_KEEPALIVE_EXPIRY,
-    )
-    # trust_env=False: a proxy or .netrc from the environment must not reroute internal calls.
-    if settings.SERVICE_B_TRANSPORT == "aiohttp":
-        return AiohttpTransport(limits=limits, trust_env=False)
-    return httpx.AsyncHTTPTransport(limits=limits, trust_env=False)
+    limiter: InFlightLimiter
+    breaker: CircuitBreaker | None
+    retry_budget: RetryBudget
 
-
-def error_for(failure: Exception, retry_after: int) -> ServiceError:
-    """The domain error for a failed call to the predictor.
-
-    httpx-aiohttp maps aiohttp's errors coarsely (a connection dropped mid-answer becomes
-    httpx.ConnectTimeout), so when aiohttp is the cause, its own error class decides.
-    """
-    cause = failure.__cause__ if isinstance(failure, httpx.HTTPError) else failure
-    if isinstance(cause, aiohttp.ClientError):
-        if isinstance(cause, _AIOHTTP_CANNOT_CONNECT):
-            return PredictorUnavailable(retry_after)
-        if isinstance(cause, aiohttp.ServerTimeoutError):
-            return PredictorTimeout()
-        return PredictorBadResponse()
-    if isinstance(failure, _CANNOT_CONNECT):
-        return PredictorUnavailable(retry_after)
-    if isinstance(failure, httpx.TimeoutException):
-        return PredictorTimeout()
-    return PredictorBadResponse()
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "Resilience":
+        breaker = None
+        if settings.BREAKER_ENABLED:
+            breaker = CircuitBreaker(
+                httpx.URL(settings.predictor_base_url).netloc.decode("ascii"),
+                settings.BREAKER_FAILURES,
+                settings.BREAKER_OPEN_S,
+                settings.BREAKER_MAX_OPEN_S,
+            )
+        return cls(
+            InFlightLimiter(settings.max_in_flight, settings.SERVICE_B_QUEUE_TIMEOUT),
+            breaker,
+            RetryBudget(settings.RETRY_BUDGET_RATIO),
+        )
 
 
 def describe(error: BaseException) -> str:
@@ -100,7 +95,7 @@ def describe(error: BaseException) -> str:
 
 
 class PredictorClient:
-    """Calls the predictor's predict and ready endpoints through one shared httpx transport.
+    """Calls the predictor's predict and ready endpoints through one shared transport.
 
     Requests go straight to the transport, with their headers written out once:
     httpx.AsyncClient would merge default headers, cookies, auth and redirect handling
@@ -111,41 +106,34 @@ class PredictorClient:
     def __init__(
         self,
         transport: httpx.AsyncBaseTransport,
-        predict_url: str,
-        ready_url: str,
-        timeout: httpx.Timeout,
-        ready_timeout: httpx.Timeout,
-        retry_after: int,
+        retry_transport: httpx.AsyncBaseTransport,
+        resilience: Resilience,
+        settings: Settings,
     ) -> None:
         self._transport = transport
+        self._retry_transport = retry_transport
+        self._limiter = resilience.limiter
+        self._breaker = resilience.breaker
+        self._retry_budget = resilience.retry_budget
         # Parsed once: httpx would parse a string URL again on every call.
-        self._predict_url = httpx.URL(predict_url)
-        self._ready_url = httpx.URL(ready_url)
-        self._timeout = timeout.as_dict()
-        self._ready_timeout = ready_timeout.as_dict()
-        self._retry_after = retry_after
+        self._predict_url = httpx.URL(settings.predict_url)
+        self._ready_url = httpx.URL(settings.ready_url)
+        self._timeout = build_timeout(settings).as_dict()
+        self._ready_timeout = build_ready_timeout(settings).as_dict()
+        self._retry_after = settings.SERVICE_B_RETRY_AFTER
 
-    @classmethod
-    def from_settings(
-        cls, transport: httpx.AsyncBaseTransport, settings: Settings
-    ) -> "PredictorClient":
-        return cls(
-            transport,
-            settings.predict_url,
-            settings.ready_url,
-            build_timeout(settings),
-            build_ready_timeout(settings),
-            settings.SERVICE_B_RETRY_AFTER,
-        )
+    @property
+    def breaker_state(self) -> BreakerState | None:
+        return self._breaker.state if self._breaker else None
 
     async def predict(self, data: str, request_id: str) -> bytes:
         """The predictor's body for `data`, unchanged, once it is checked to be a prediction."""
-        content = to_json({"input": data})
-        headers = [(b"Content-Type", b"application/json"), *request_id_header(request_id)]
-        response = await self._send("POST", self._predict_url, headers, self._timeout, content)
-        if response.status_code == 503:
-            logger.warning("Predictor answered 503 (not ready or overloaded)")
-            raise PredictorUnavailable(self._retry_after)
+        try:
+            async with self._limiter.slot():
+                response = await self._call_through_breaker(data, request_id)
+        except NoSlot:
+            self._limiter.note_shed()
+            raise PredictorUnavailable(self._retry_after) from None
         if response.status_code != 200:
             logger.error(
                 "Predictor answered status %d; body starts %r",
@@ -164,49 +152,98 @@ class PredictorClient:
             raise PredictorBadResponse() from error
         return response.content
 
-    async def check_ready(self, request_id: str) -> None:
-        """Return if B's readiness endpoint answers 200 with a predictor's readiness body,
-        within SERVICE_B_READY_TIMEOUT; else raise PredictorNotReady."""
-        headers = request_id_header(request_id)
+    async def _call_through_breaker(self, data: str, request_id: str) -> httpx.Response:
+        """B's answer for `data` (any status but 503); the breaker hears how it went.
+
+        While the breaker is open, nothing is built or sent: the refusal costs no more
+        than a logged-only input.
+        """
+        breaker = self._breaker
+        if breaker is not None and not breaker.allow():
+            raise PredictorUnavailable(breaker.retry_after_s())
+        content = to_json({"input": data})
+        headers = [(b"Content-Type", b"application/json"), *request_id_header(request_id)]
+        request = build_request("POST", self._predict_url, headers, content, self._timeout)
         try:
-            response = await self._send("GET", self._ready_url, headers, self._ready_timeout)
-        except ServiceError as error:
-            raise PredictorNotReady(self._retry_after) from error
+            response = await self._call_with_one_retry(request)
+        except FailedCall as failed:
+            if breaker is not None:
+                if failed.kind in _BREAKER_FAILURES:
+                    breaker.record_failure()
+                else:
+                    breaker.record_neutral()
+            raise self._error_for(failed, request) from failed
+        if response.status_code == 503:
+            if breaker is not None:
+                breaker.record_failure()
+            logger.warning("Predictor answered 503 (not ready or overloaded)")
+            raise PredictorUnavailable(self._retry_after)
+        if breaker is not None:
+            if response.status_code == 200:
+                breaker.record_success()
+            else:
+                breaker.record_neutral()
+        return response
+
+    async def _call_with_one_retry(self, request: httpx.Request) -> httpx.Response:
+        self._retry_budget.record_call()
+        try:
+            return await send(self._transport, request)
+        except FailedCall as failed:
+            if failed.kind is not Failure.RESET_BEFORE_ANSWER or not self._retry_budget.try_spend():
+                raise
+            logger.info("Retrying on a new connection: %s", describe(failed.__cause__ or failed))
+        return await send(self._retry_transport, request)
+
+    def _error_for(
+        self, failed: FailedCall, request: httpx.Request
+    ) -> PredictorUnavailable | PredictorTimeout | PredictorBadResponse:
+        error: PredictorUnavailable | PredictorTimeout | PredictorBadResponse
+        if failed.kind is Failure.TIMEOUT:
+            error = PredictorTimeout()
+        elif failed.kind is Failure.BROKEN_ANSWER:
+            error = PredictorBadResponse()
+        else:
+            error = PredictorUnavailable(self._retry_after)
+        log = logger.error if isinstance(error, PredictorBadResponse) else logger.warning
+        cause = failed.__cause__ or failed
+        log("%s (%s %s): %s", error.detail, request.method, request.url, describe(cause))
+        return error
+
+    @property
+    def breaker(self) -> CircuitBreaker | None:
+        return self._breaker
+
+    async def check_ready(self, request_id: str) -> None:
+        """Return if the breaker lets calls through and B's readiness endpoint answers 200
+        with a predictor's readiness body within SERVICE_B_READY_TIMEOUT; else raise
+        PredictorNotReady."""
+        breaker = self._breaker
+        if breaker is not None and breaker.state is BreakerState.OPEN:
+            raise PredictorNotReady(breaker.retry_after_s(), BreakerState.OPEN)
+        problem = await self.readiness_problem(request_id)
+        if problem is not None:
+            logger.warning("Predictor is not ready: %s", problem)
+            raise PredictorNotReady(self._retry_after, self.breaker_state)
+
+    async def readiness_problem(self, request_id: str) -> str | None:
+        """Why B's readiness endpoint does not say ready, or None when it does."""
+        headers = request_id_header(request_id)
+        request = build_request("GET", self._ready_url, headers, None, self._ready_timeout)
+        try:
+            response = await send(self._transport, request)
+        except FailedCall as failed:
+            return describe(failed.__cause__ or failed)
         if response.status_code != 200:
-            logger.warning("Predictor is not ready: readiness answered %d", response.status_code)
-            raise PredictorNotReady(self._retry_after)
+            return f"readiness answered {response.status_code}"
         try:
             PredictorReadiness.model_validate_json(response.content)
-        except ValidationError as error:
-            logger.warning(
-                "Predictor readiness answered 200 without a predictor's readiness body "
-                "(is SERVICE_B_URL the predictor?); body starts %r",
-                response.content[:200],
+        except ValidationError:
+            return (
+                "readiness answered 200 without a predictor's readiness body "
+                f"(is SERVICE_B_URL the predictor?); body starts {response.content[:200]!r}"
             )
-            raise PredictorNotReady(self._retry_after) from error
-
-    async def _send(
-        self,
-        method: str,
-        url: httpx.URL,
-        headers: list[tuple[bytes, bytes]],
-        timeouts: dict[str, float | None],
-        content: bytes | None = None,
-    ) -> httpx.Response:
-        """One request with its body read; transport failures become domain errors."""
-        request = build_request(method, url, headers, content, timeouts)
-        try:
-            response = await self._transport.handle_async_request(request)
-            try:
-                await response.aread()
-            finally:
-                await response.aclose()
-            return response
-        except _TRANSPORT_ERRORS as failure:
-            error = error_for(failure, self._retry_after)
-            log = logger.error if isinstance(error, PredictorBadResponse) else logger.warning
-            log("%s (%s %s): %s", error.detail, method, url, describe(failure))
-            raise error from failure
+        return None
 
 
 def request_id_header(request_id: str) -> list[tuple[bytes, bytes]]:

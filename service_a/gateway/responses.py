@@ -9,8 +9,8 @@ from gateway.errors import (
     PredictorTimeout,
     PredictorUnavailable,
 )
-from gateway.schemas import LOGGED_STATUS, PREDICTION_EXAMPLE
-from service_common.errors import INTERNAL_ERROR_DETAIL
+from gateway.schemas import LOGGED_STATUS, PREDICTION_EXAMPLE, NotReadyMessage
+from service_common.errors import INTERNAL_ERROR_DETAIL, ShuttingDown
 from service_common.openapi import (
     PAYLOAD_TOO_LARGE,
     REQUEST_ID_HEADER_DOC,
@@ -22,7 +22,8 @@ from service_common.openapi import (
 
 RETRY_AFTER_HEADER_DOC = {
     "Retry-After": {
-        "description": "Seconds to wait before retrying (SERVICE_B_RETRY_AFTER).",
+        "description": "Seconds to wait before retrying: SERVICE_B_RETRY_AFTER, or, while "
+        "the circuit breaker is open, the seconds until its next probe.",
         "schema": {"type": "integer"},
     }
 }
@@ -32,9 +33,13 @@ OK: ResponseDocs = {200: ok_doc()}
 READY: ResponseDocs = {
     200: ok_doc(),
     503: error_doc(
-        "Service B's /ready did not answer 200 (unreachable, slow or not ready).",
+        "Service B's /ready did not answer 200 (unreachable, slow or not ready), the circuit "
+        "breaker is open (the body then has `breaker`), or the gateway is shutting down "
+        f"({ShuttingDown.detail!r}).",
         PredictorNotReady.detail,
         RETRY_AFTER_HEADER_DOC,
+        model=NotReadyMessage,
+        example={"detail": PredictorNotReady.detail, "breaker": "open"},
     ),
 }
 
@@ -77,8 +82,10 @@ PROCESS: ResponseDocs = {
         PredictorBadResponse.detail,
     ),
     503: error_doc(
-        "Service B cannot be reached (connection refused, DNS failure, connect timeout), "
-        "or it answered 503 itself.",
+        "Service B cannot be reached (connection refused, DNS failure, connect timeout, reset "
+        "before answering, also after one retry), it answered 503 itself, the circuit breaker "
+        "is open (answered at once; Retry-After is the time to the next probe), or every "
+        "call slot stayed busy for SERVICE_B_QUEUE_TIMEOUT.",
         PredictorUnavailable.detail,
         RETRY_AFTER_HEADER_DOC,
     ),

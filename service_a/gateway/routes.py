@@ -3,8 +3,10 @@
 from fastapi import APIRouter, Response
 
 from gateway import responses
-from gateway.dependencies import PredictorDep, ProcessorDep
+from gateway.dependencies import DrainingDep, PredictorDep, ProcessorDep
+from gateway.errors import PredictorUnavailable
 from gateway.schemas import GatewayInfo, ProcessRequest, ProcessResponse, Ready
+from service_common.errors import ShuttingDown, error_response
 from service_common.json_body import StrictJsonRoute
 from service_common.logging_setup import current_request_id
 from service_common.schemas import Health
@@ -27,10 +29,13 @@ async def read_health() -> Health:
 
 
 @router.get("/ready", response_model=Ready, responses=responses.READY, tags=["service"])
-async def read_readiness(predictor: PredictorDep) -> Ready:
-    """Readiness: 200 when service B's /ready answers 200, else 503."""
+async def read_readiness(predictor: PredictorDep, draining: DrainingDep) -> Ready:
+    """Readiness: 200 when service B's /ready answers 200 and the breaker lets calls through;
+    503 otherwise, and from the start of a graceful shutdown."""
+    if draining.active:
+        raise ShuttingDown()
     await predictor.check_ready(current_request_id())
-    return Ready(status="ready", service_b="ready")
+    return Ready(status="ready", service_b="ready", breaker=predictor.breaker_state)
 
 
 @router.post(
@@ -42,5 +47,10 @@ async def read_readiness(predictor: PredictorDep) -> Ready:
 )
 async def process_input(body: ProcessRequest, processor: ProcessorDep) -> Response:
     """Log the input; unless `forward_to_model` is false, return service B's prediction too."""
-    answer = await processor.process(body, current_request_id())
+    try:
+        answer = await processor.process(body, current_request_id())
+    except PredictorUnavailable as unavailable:
+        # The answer while B is down or the breaker is open, as cheap as a logged-only one:
+        # made here rather than by raising through the framework's exception handling.
+        return error_response(unavailable)
     return Response(answer, media_type="application/json")

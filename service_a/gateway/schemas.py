@@ -4,7 +4,7 @@ from typing import Any, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service_common.schemas import ServiceInfo
+from service_common.schemas import ErrorMessage, ServiceInfo
 
 LOGGED_STATUS: Final = "Input logged successfully"
 
@@ -90,6 +90,14 @@ class ProcessResponse(BaseModel):
     )
 
 
+class NotReadyMessage(ErrorMessage):
+    """Body of the gateway's 503 on /ready: the reason, and the circuit breaker's state."""
+
+    breaker: Literal["closed", "open", "half_open"] | None = Field(
+        None, description="Null when BREAKER_ENABLED is false.", examples=["open"]
+    )
+
+
 class GatewayInfo(ServiceInfo):
     """The gateway's name and status."""
 
@@ -100,12 +108,19 @@ class GatewayInfo(ServiceInfo):
 
 class Ready(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"status": "ready", "service_b": "ready"}]}
+        json_schema_extra={
+            "examples": [{"status": "ready", "service_b": "ready", "breaker": "closed"}]
+        }
     )
 
     status: Literal["ready"] = Field(examples=["ready"])
     service_b: Literal["ready"] = Field(
         description="The predictor's readiness endpoint answered 200.", examples=["ready"]
+    )
+    breaker: Literal["closed", "open", "half_open"] | None = Field(
+        None,
+        description="The circuit breaker's state (null when BREAKER_ENABLED is false).",
+        examples=["closed"],
     )
 
 

@@ -8,6 +8,7 @@ from predictor.model import LoadedModel
 from predictor.prediction import PredictionService
 from predictor.scoring import ModelSlot
 from service_common.app import lifespan_state
+from service_common.draining import Draining
 
 
 class State(TypedDict):
@@ -15,6 +16,7 @@ class State(TypedDict):
 
     model_slot: ModelSlot
     predictions: PredictionService
+    draining: Draining
 
 
 async def get_model_slot(request: Request) -> ModelSlot:
@@ -25,6 +27,10 @@ async def get_predictions(request: Request) -> PredictionService:
     return lifespan_state(request, State)["predictions"]
 
 
+async def get_draining(request: Request) -> Draining:
+    return lifespan_state(request, State)["draining"]
+
+
 async def get_loaded_model(slot: Annotated[ModelSlot, Depends(get_model_slot)]) -> LoadedModel:
     """The served model; 503 while none is loaded."""
     return slot.require()
@@ -33,3 +39,4 @@ async def get_loaded_model(slot: Annotated[ModelSlot, Depends(get_model_slot)]) 
 ModelSlotDep = Annotated[ModelSlot, Depends(get_model_slot)]
 LoadedModelDep = Annotated[LoadedModel, Depends(get_loaded_model)]
 PredictionsDep = Annotated[PredictionService, Depends(get_predictions)]
+DrainingDep = Annotated[Draining, Depends(get_draining)]

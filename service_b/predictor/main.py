@@ -16,6 +16,7 @@ from predictor.routes import router
 from predictor.scoring import DirectScorer, MicroBatcher, ModelSlot, Scorer
 from predictor.startup import plan_startup, serve_first_version, train_first_version
 from service_common.app import create_service_app
+from service_common.draining import Draining
 from service_common.errors import StartupError
 from service_common.server import ServerStopper, ServiceEntry, Stopper
 from service_common.settings import load_settings
@@ -73,12 +74,20 @@ def create_app(
             scorer: Scorer
             if settings.BATCHING_ENABLED:
                 batcher = MicroBatcher(
-                    slot, executor, settings.BATCH_MAX_SIZE, settings.BATCH_MAX_WAIT_MS / 1000
+                    slot,
+                    executor,
+                    settings.BATCH_MAX_SIZE,
+                    settings.BATCH_MAX_WAIT_MS / 1000,
+                    drain_timeout=settings.SHUTDOWN_GRACE_S,
                 )
                 scorer = await stack.enter_async_context(batcher)
             else:
                 scorer = DirectScorer(slot, executor)
-            yield {"model_slot": slot, "predictions": PredictionService(scorer, settings)}
+            yield {
+                "model_slot": slot,
+                "predictions": PredictionService(scorer, settings),
+                "draining": Draining(),
+            }
 
     return create_service_app(
         title="Service B: ML predictor",

@@ -2,7 +2,7 @@
 with an example body."""
 
 from predictor.errors import ModelNotReady, PredictionFailed
-from service_common.errors import INTERNAL_ERROR_DETAIL
+from service_common.errors import INTERNAL_ERROR_DETAIL, ShuttingDown
 from service_common.openapi import (
     PAYLOAD_TOO_LARGE,
     ResponseDocs,
@@ -15,6 +15,14 @@ NOT_READY = error_doc("No model is loaded yet (start-up training).", ModelNotRea
 
 OK: ResponseDocs = {200: ok_doc()}
 MODEL_REQUIRED: ResponseDocs = {200: ok_doc(), 503: NOT_READY}
+READY: ResponseDocs = {
+    200: ok_doc(),
+    503: error_doc(
+        "No model is loaded yet (start-up training), or the service is shutting down "
+        f"({ShuttingDown.detail!r}).",
+        ModelNotReady.detail,
+    ),
+}
 
 PREDICT: ResponseDocs = {
     200: ok_doc(),

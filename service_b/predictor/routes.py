@@ -6,8 +6,9 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from predictor import responses
-from predictor.dependencies import LoadedModelDep, ModelSlotDep, PredictionsDep
+from predictor.dependencies import DrainingDep, LoadedModelDep, ModelSlotDep, PredictionsDep
 from predictor.schemas import ModelMetadata, PredictorInfo, PredictRequest, PredictResponse, Ready
+from service_common.errors import ShuttingDown
 from service_common.json_body import StrictJsonRoute
 from service_common.schemas import Health
 
@@ -33,9 +34,12 @@ async def read_health() -> Health:
     return Health(status="ok")
 
 
-@router.get("/ready", response_model=Ready, responses=responses.MODEL_REQUIRED, tags=["service"])
-async def read_readiness(model: LoadedModelDep) -> Ready:
-    """Readiness: 200 with the model version once a model is loaded, 503 before."""
+@router.get("/ready", response_model=Ready, responses=responses.READY, tags=["service"])
+async def read_readiness(model: LoadedModelDep, draining: DrainingDep) -> Ready:
+    """Readiness: 200 with the model version once a model is loaded; 503 before, and from
+    the start of a graceful shutdown."""
+    if draining.active:
+        raise ShuttingDown()
     return Ready(status="ready", model_version=model.version)
 
 

@@ -7,6 +7,7 @@ caller: the caller logs it, in the context of its own request.
 """
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections import deque
@@ -73,15 +74,20 @@ class MicroBatcher:
         max_size: int,
         max_wait: float,
         clock: Callable[[], float] = time.monotonic,
+        drain_timeout: float = 10.0,
     ) -> None:
-        """`clock` tells how long the batcher has been idle (tests move it by hand)."""
+        """`clock` tells how long the batcher has been idle (tests move it by hand);
+        `drain_timeout` is how long it keeps scoring what is queued when it stops."""
         self._clock = clock
+        self._drain_timeout = drain_timeout
         self._slot = slot
         self._executor = executor
         self._max_size = max_size
         self._max_wait = max_wait
         self._pending: deque[tuple[str, asyncio.Future[tuple[Score, str]]]] = deque()
         self._arrived = asyncio.Event()
+        self._idle = asyncio.Event()  # set while nothing is queued or being scored
+        self._idle.set()
         self._worker: asyncio.Task[None] | None = None
 
     async def __aenter__(self) -> "MicroBatcher":
@@ -89,7 +95,12 @@ class MicroBatcher:
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """Score what is queued (for up to `drain_timeout`), then stop; callers still
+        waiting after that get ModelNotReady."""
         if self._worker is not None:
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self._drain_timeout):
+                    await self._idle.wait()
             self._worker.cancel()
             await asyncio.gather(self._worker, return_exceptions=True)
         while self._pending:
@@ -101,6 +112,7 @@ class MicroBatcher:
         self._slot.require()
         future: asyncio.Future[tuple[Score, str]] = asyncio.get_running_loop().create_future()
         self._pending.append((text, future))
+        self._idle.clear()
         self._arrived.set()
         return await future
 
@@ -108,6 +120,7 @@ class MicroBatcher:
         under_load = False
         while True:
             if not self._pending:
+                self._idle.set()
                 idle_since = self._clock()
                 self._arrived.clear()
                 await self._arrived.wait()

@@ -134,10 +134,12 @@ BAD_ANSWERS = {
     ),
     "invalid utf-8": httpx.Response(200, content=b'{"prediction": "\xff"}'),
     "trailing garbage": httpx.Response(200, content=json.dumps(PREDICTION).encode() + b"}"),
-    "dropped connection": httpx.RemoteProtocolError(
-        "Server disconnected without sending a response."
-    ),
-    "read error": httpx.ReadError("connection reset by peer"),
+    "malformed status line": httpx.RemoteProtocolError("illegal status line: bytearray(b'x')"),
+}
+DROPPED_BEFORE_ANSWERING = {
+    "disconnected": httpx.RemoteProtocolError("Server disconnected without sending a response."),
+    "reset while reading": httpx.ReadError("connection reset by peer"),
+    "reset while writing": httpx.WriteError("broken pipe"),
 }
 
 
@@ -155,6 +157,21 @@ async def test_invalid_predictor_answer_gives_502(
 
     assert response.status_code == 502
     assert response.json() == {"detail": "Service B returned an invalid response"}
+
+
+@pytest.mark.parametrize(
+    "failure", DROPPED_BEFORE_ANSWERING.values(), ids=DROPPED_BEFORE_ANSWERING.keys()
+)
+async def test_connection_dropped_before_any_answer_gives_503(
+    client: httpx.AsyncClient, predictor: respx.Router, failure: Exception
+) -> None:
+    # As Envoy's UC: the predictor went away, it did not answer badly.
+    predictor.post("/predict").mock(side_effect=failure)
+
+    response = await client.post("/process", json=FORWARD)
+
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Service B is unavailable"}
 
 
 INTERNAL_TEXT = "predictor-internal.svc.cluster.local:8001"

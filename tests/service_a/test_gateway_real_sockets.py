@@ -62,11 +62,6 @@ async def answer_garbage(reader: asyncio.StreamReader, writer: asyncio.StreamWri
     await writer.drain()
 
 
-async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    await read_request(reader)
-    writer.close()
-
-
 async def test_forwarding_reuses_one_kept_alive_connection(transport_name: str) -> None:
     async with (
         LoopbackServer(answer_prediction) as server,
@@ -164,27 +159,62 @@ async def test_garbage_answer_gives_502(transport_name: str) -> None:
     assert response.json() == {"detail": "Service B returned an invalid response"}
 
 
-async def test_connection_closed_without_answer_gives_502(transport_name: str) -> None:
+class AnswersThenHangsUp:
+    """Answers the first `answers` requests (keep-alive), then closes on every request."""
+
+    def __init__(self, answers: int) -> None:
+        self.left = answers
+
+    async def __call__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        body = json.dumps(PREDICTION).encode()
+        while True:
+            await read_request(reader)
+            if self.left <= 0:
+                writer.close()
+                return
+            self.left -= 1
+            writer.write(
+                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\n"
+                b"content-length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+            )
+            await writer.drain()
+
+
+async def test_connection_closed_before_answering_is_retried_once_on_a_new_one(
+    transport_name: str,
+) -> None:
     async with (
-        LoopbackServer(hang_up) as server,
-        gateway_for(server.url, transport_name) as client,
+        LoopbackServer(AnswersThenHangsUp(4)) as server,
+        gateway_for(server.url, transport_name, RETRY_BUDGET_RATIO=0.5) as client,
     ):
+        answered = [await client.post("/process", json=FORWARD) for _ in range(4)]
         response = await client.post("/process", json=FORWARD)
 
-    assert response.status_code == 502
+    assert [r.status_code for r in answered] == [200] * 4
+    # The kept-alive connection was closed on the call; its one retry, on a new
+    # connection, was too: a 503, as for a predictor that went away.
+    assert server.connections_made == 2
+    assert response.status_code == 503
+    assert response.json() == {"detail": "Service B is unavailable"}
 
 
-async def test_pool_size_caps_connections_to_predictor(transport_name: str) -> None:
+async def test_pool_size_caps_connections_and_sheds_calls_over_it(transport_name: str) -> None:
+    # Two calls in flight at most (the pool size), each stuck until the read timeout; the
+    # other three wait for a slot no longer than the queue timeout, then get 503.
     async with (
         LoopbackServer(never_answer) as server,
         gateway_for(
-            server.url, transport_name, SERVICE_B_POOL_SIZE=2, SERVICE_B_READ_TIMEOUT=0.5
+            server.url,
+            transport_name,
+            SERVICE_B_POOL_SIZE=2,
+            SERVICE_B_READ_TIMEOUT=2.0,
+            SERVICE_B_QUEUE_TIMEOUT=0.2,
         ) as client,
     ):
         responses = await asyncio.gather(*(client.post("/process", json=FORWARD) for _ in range(5)))
 
-    assert server.most_open_connections == 2
-    assert {r.status_code for r in responses} <= {503, 504}
+    assert server.connections_made == 2
+    assert sorted(r.status_code for r in responses) == [503, 503, 503, 504, 504]
 
 
 async def test_frozen_predictor_does_not_block_other_requests(transport_name: str) -> None:
@@ -223,4 +253,4 @@ async def test_readiness_has_its_own_short_timeout_on_a_frozen_predictor(
         response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready"}
+    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}

@@ -31,7 +31,7 @@ async def test_ready_when_predictor_is_ready(
     response = await client.get("/ready", headers={"X-Request-ID": "ready-check"})
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "service_b": "ready"}
+    assert response.json() == {"status": "ready", "service_b": "ready", "breaker": "closed"}
     assert route.calls.last.request.headers["x-request-id"] == "ready-check"
 
 
@@ -43,7 +43,7 @@ async def test_not_ready_when_predictor_is_not_ready(
     response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready"}
+    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}
     assert response.headers["retry-after"] == "7"
 
 
@@ -55,7 +55,7 @@ async def test_not_ready_when_predictor_is_unreachable(
     response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready"}
+    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}
 
 
 async def test_not_ready_when_predictor_readiness_times_out(
@@ -66,7 +66,7 @@ async def test_not_ready_when_predictor_readiness_times_out(
     response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready"}
+    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}
 
 
 @pytest.mark.parametrize(
@@ -83,4 +83,4 @@ async def test_not_ready_when_a_200_is_not_a_predictors_readiness(
     response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready"}
+    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}

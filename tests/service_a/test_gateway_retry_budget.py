@@ -1,0 +1,49 @@
+"""The retry budget: a share of the calls of the last 10 s."""
+
+from gateway.retry_budget import RetryBudget
+
+
+class ManualClock:
+    def __init__(self) -> None:
+        self.now = 1_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_retries_are_allowed_up_to_the_ratio_of_calls() -> None:
+    budget = RetryBudget(0.2, clock=ManualClock())
+    for _ in range(10):
+        budget.record_call()
+
+    spent = [budget.try_spend() for _ in range(4)]
+
+    assert spent == [True, True, False, False]
+
+
+def test_no_calls_no_retries() -> None:
+    assert not RetryBudget(0.2, clock=ManualClock()).try_spend()
+
+
+def test_a_ratio_of_zero_turns_retries_off() -> None:
+    budget = RetryBudget(0.0, clock=ManualClock())
+    for _ in range(100):
+        budget.record_call()
+
+    assert not budget.try_spend()
+
+
+def test_calls_and_retries_older_than_the_window_no_longer_count() -> None:
+    clock = ManualClock()
+    budget = RetryBudget(0.5, clock=clock)
+    for _ in range(4):
+        budget.record_call()
+    assert budget.try_spend() and budget.try_spend()
+    assert not budget.try_spend()
+
+    clock.now += 10
+    budget.record_call()
+    budget.record_call()
+
+    assert budget.try_spend()
+    assert not budget.try_spend()
