@@ -186,6 +186,7 @@ def outage_cost(
         "refused_rps": total_rps(slices["refused"]),
         "log_only_rps": total_rps(slices["log_only"]),
         "refused_p99_ms": round(max(r["p99_us"] for r in slices["refused"]) / 1000, 2),
+        "log_only_p99_ms": round(max(r["p99_us"] for r in slices["log_only"]) / 1000, 2),
         "refused_statuses": merge_statuses(slices["refused"]),
     }
 

@@ -21,7 +21,7 @@ def main() -> None:
     package = PACKAGES[sys.argv[1]]
     settings = ServiceSettings()
     uvicorn.run(
-        f"{package}.main:create_app",
+        f"{package}.main:create_served_app",
         factory=True,
         app_dir=".",
         host=settings.HOST,

@@ -12,6 +12,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
+from pydantic_core import to_json
 from starlette.exceptions import HTTPException
 
 from service_common.json_body import InvalidJsonBody
@@ -95,10 +96,19 @@ class PayloadTooLarge(HTTPException):
         super().__init__(413, PAYLOAD_TOO_LARGE_DETAIL, headers={"Connection": "close"})
 
 
-def error_response(error: ServiceError | HTTPException) -> JSONResponse:
-    """The `{"detail": ...}` response of an error, with its status code and headers."""
+def error_response(error: ServiceError | HTTPException) -> Response:
+    """The `{"detail": ...}` response of an error, with its status code and headers.
+
+    Rendered with pydantic-core, not JSONResponse's json.dumps: this is the answer to every
+    refused call while the predictor is down, and it must cost no more than a success.
+    """
     body = error.body() if isinstance(error, ServiceError) else {"detail": error.detail}
-    return JSONResponse(status_code=error.status_code, content=body, headers=error.headers)
+    return Response(
+        to_json(body),
+        status_code=error.status_code,
+        headers=error.headers,
+        media_type="application/json",
+    )
 
 
 def validation_error_response(items: list[dict[str, Any]]) -> JSONResponse:
@@ -144,7 +154,7 @@ def register_error_handlers(app: FastAPI, body_example: str) -> None:
             )
         return await http_exception_handler(request, error)
 
-    async def service_error(_: Request, error: Exception) -> JSONResponse:
+    async def service_error(_: Request, error: Exception) -> Response:
         assert isinstance(error, ServiceError)
         return error_response(error)
 

@@ -45,6 +45,17 @@ class GracefulServer(uvicorn.Server):
         self._captured_signals.clear()
 
 
+class GracefulMultiprocess(Multiprocess):
+    """uvicorn's supervisor of several workers, which closes its copy of the listening
+    socket before it stops the workers: else the kernel goes on completing connections
+    that no worker will accept, and resets them when the last copy closes."""
+
+    def terminate_all(self) -> None:
+        for sock in self.sockets:
+            sock.close()
+        super().terminate_all()
+
+
 class ServerStopper:
     """Stops the server of this process with an exit code: how a background task of the app
     reports a fatal error (the predictor's failed start-up training, say)."""
@@ -110,7 +121,7 @@ def serve(
         if config.should_reload:
             ChangeReload(config, target=uvicorn.Server(config).run, sockets=sockets).run()
         else:
-            Multiprocess(config, sockets=sockets).run()
+            GracefulMultiprocess(config, sockets=sockets).run()
         sys.exit(0)
     stopper = ServerStopper()
     server = GracefulServer(BoundedConfig(build_app(stopper), **options))

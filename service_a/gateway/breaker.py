@@ -78,6 +78,11 @@ class CircuitBreaker:
         self.refused_while_open += 1
         return False
 
+    def release(self) -> None:
+        """The call `allow` let through was not made after all (it found no slot)."""
+        if self._state is BreakerState.HALF_OPEN:
+            self._probe_in_flight = False
+
     def record_success(self) -> None:
         self._consecutive_failures = 0
         if self._state is not BreakerState.CLOSED:

@@ -44,9 +44,8 @@ class InFlightLimiter:
             self._shed_unlogged = 0
             self._shed_logged_at = now
 
-    @asynccontextmanager
-    async def slot(self) -> AsyncIterator[None]:
-        """Hold a slot for the block; NoSlot when none came free in time."""
+    async def acquire(self) -> None:
+        """Take a slot (give it back with `release`); NoSlot when none came free in time."""
         if self._slots.locked():
             try:
                 async with asyncio.timeout(self._queue_timeout):
@@ -55,7 +54,15 @@ class InFlightLimiter:
                 raise NoSlot() from None
         else:
             await self._slots.acquire()  # free: returns at once, no timer armed
+
+    def release(self) -> None:
+        self._slots.release()
+
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[None]:
+        """Hold a slot for the block; NoSlot when none came free in time."""
+        await self.acquire()
         try:
             yield
         finally:
-            self._slots.release()
+            self.release()

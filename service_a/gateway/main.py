@@ -45,9 +45,12 @@ TAGS = [
 
 
 def create_app(
-    settings: Settings | None = None, transport: httpx.AsyncBaseTransport | None = None
+    settings: Settings | None = None,
+    transport: httpx.AsyncBaseTransport | None = None,
+    served: bool = False,
 ) -> FastAPI:
-    """Build the app; `transport` replaces the network under the client to B (tests mock it)."""
+    """Build the app; `transport` replaces the network under the client to B (tests mock it);
+    `served`: the one app of a server process (see create_service_app)."""
     settings = settings or load_settings(Settings)
 
     @asynccontextmanager
@@ -86,13 +89,19 @@ def create_app(
         lifespan=lifespan,
         max_body_bytes=settings.MAX_BODY_BYTES,
         body_example=BODY_EXAMPLE,
+        freeze_gc_after_startup=served,
     )
+
+
+def create_served_app() -> FastAPI:
+    """The app a server process serves: settings from the environment (each worker's)."""
+    return create_app(served=True)
 
 
 ENTRY = ServiceEntry(
     settings_class=Settings,
-    build_app=lambda settings, _: create_app(settings),
-    factory="gateway.main:create_app",
+    build_app=lambda settings, _: create_app(settings, served=True),
+    factory="gateway.main:create_served_app",
     service_root=SERVICE_ROOT,
     loggers=LOGGERS,
 )

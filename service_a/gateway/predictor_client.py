@@ -128,12 +128,22 @@ class PredictorClient:
 
     async def predict(self, data: str, request_id: str) -> bytes:
         """The predictor's body for `data`, unchanged, once it is checked to be a prediction."""
+        breaker = self._breaker
+        # The breaker first: while it is open, a refusal costs no slot, and no request is
+        # built or sent; it is as cheap as a logged-only input.
+        if breaker is not None and not breaker.allow():
+            raise PredictorUnavailable(breaker.retry_after_s())
         try:
-            async with self._limiter.slot():
-                response = await self._call_through_breaker(data, request_id)
+            await self._limiter.acquire()
         except NoSlot:
+            if breaker is not None:
+                breaker.release()
             self._limiter.note_shed()
             raise PredictorUnavailable(self._retry_after) from None
+        try:
+            response = await self._call_through_breaker(data, request_id)
+        finally:
+            self._limiter.release()
         if response.status_code != 200:
             logger.error(
                 "Predictor answered status %d; body starts %r",
@@ -153,14 +163,8 @@ class PredictorClient:
         return response.content
 
     async def _call_through_breaker(self, data: str, request_id: str) -> httpx.Response:
-        """B's answer for `data` (any status but 503); the breaker hears how it went.
-
-        While the breaker is open, nothing is built or sent: the refusal costs no more
-        than a logged-only input.
-        """
+        """B's answer for `data` (any status but 503); the breaker hears how it went."""
         breaker = self._breaker
-        if breaker is not None and not breaker.allow():
-            raise PredictorUnavailable(breaker.retry_after_s())
         content = to_json({"input": data})
         headers = [(b"Content-Type", b"application/json"), *request_id_header(request_id)]
         request = build_request("POST", self._predict_url, headers, content, self._timeout)

@@ -45,13 +45,15 @@ def create_app(
     settings: Settings | None = None,
     model: LoadedModel | None = None,
     stopper: Stopper | None = None,
+    served: bool = False,
 ) -> FastAPI:
     """Build the app.
 
     `model` is served as it is (`ENTRY` passes the one it checked and loaded; tests pass
     a tiny one); without it, the lifespan loads the configured version, or trains a
     first one in the background. `stopper` stops the server if that training fails (by
-    default: a SIGTERM to this process).
+    default: a SIGTERM to this process). `served`: the one app of a server process (see
+    create_service_app).
     """
     settings = settings or load_settings(Settings)
     stop_service = (stopper or ServerStopper()).stop
@@ -98,13 +100,19 @@ def create_app(
         lifespan=lifespan,
         max_body_bytes=settings.MAX_BODY_BYTES,
         body_example=BODY_EXAMPLE,
+        freeze_gc_after_startup=served,
     )
 
 
 def checked_app(settings: Settings, stopper: ServerStopper | None) -> FastAPI:
     """The app with the model start-up checked and loaded here, before the server starts:
     a StartupError (one line) instead of a traceback from the lifespan."""
-    return create_app(settings, model=plan_startup(settings).model, stopper=stopper)
+    return create_app(settings, model=plan_startup(settings).model, stopper=stopper, served=True)
+
+
+def create_served_app() -> FastAPI:
+    """The app a worker process serves: settings from the environment."""
+    return create_app(served=True)
 
 
 def prepare_workers(settings: Settings) -> None:
@@ -125,7 +133,7 @@ ENTRY = ServiceEntry(
     settings_class=Settings,
     build_app=checked_app,
     prepare_workers=prepare_workers,
-    factory="predictor.main:create_app",
+    factory="predictor.main:create_served_app",
     service_root=SERVICE_ROOT,
     loggers=LOGGERS,
 )

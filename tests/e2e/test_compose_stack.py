@@ -92,6 +92,8 @@ def test_service_b_outage_gives_503_then_forwarding_recovers(
     compose_stack: ComposeStack, client: httpx.Client
 ) -> None:
     compose_stack.compose("stop", "service_b")
+    # SIGTERM within stop_grace_period: a graceful shutdown, not a kill.
+    assert compose_stack.inspect("service_b", "{{.State.ExitCode}}") == "0"
     try:
         outage = poll_status(client, compose_stack, 503, timeout=30)
         assert outage is not None
