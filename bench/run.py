@@ -67,6 +67,9 @@ class Phase:
     p50_ms: float
     p99_ms: float
     errors: int
+    cpu_us_per_request: float
+    """CPU (user and system) of the service's processes per request: steadier than req/s
+    on a shared machine, and a cost of the service alone."""
 
 
 @dataclass
@@ -83,6 +86,10 @@ class Service:
         pids = [self.process.pid, *_children(self.process.pid)]
         return round(sum(_rss_kb(pid) for pid in pids) / 1024, 1)
 
+    def cpu_seconds(self) -> float:
+        """User and system CPU of the server process and its children so far."""
+        return sum(_cpu_seconds(pid) for pid in [self.process.pid, *_children(self.process.pid)])
+
 
 def _children(pid: int) -> list[int]:
     with contextlib.suppress(OSError):
@@ -91,6 +98,13 @@ def _children(pid: int) -> list[int]:
             grandchild for child in found for grandchild in _children(int(child))
         ]
     return []
+
+
+def _cpu_seconds(pid: int) -> float:
+    with contextlib.suppress(OSError):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return 0.0
 
 
 def _rss_kb(pid: int) -> int:
@@ -160,7 +174,10 @@ class Load:
     concurrency: int
 
     def run(self, seconds: float) -> dict[str, int]:
-        return run_wrk(self.service.url + self.path, self.script, self.concurrency, seconds)
+        cpu_before = self.service.cpu_seconds()
+        result = run_wrk(self.service.url + self.path, self.script, self.concurrency, seconds)
+        result["cpu_us"] = round((self.service.cpu_seconds() - cpu_before) * 1e6)
+        return result
 
 
 def phase(load: Load, seconds: float) -> Phase:
@@ -201,9 +218,11 @@ def summarize(load: Load, raws: list[dict[str, int]]) -> Phase:
         p50_ms=round(statistics.median(raw["p50_us"] for raw in raws) / 1000, 3),
         p99_ms=round(max(raw["p99_us"] for raw in raws) / 1000, 3),
         errors=errors,
+        cpu_us_per_request=round(sum(raw["cpu_us"] for raw in raws) / max(1, requests), 1),
     )
     print(f"  {load.name:<34} {result.rps:>9.1f} req/s  p50 {result.p50_ms:>7.2f} ms  "
-          f"p99 {result.p99_ms:>7.2f} ms  errors {result.errors}", flush=True)  # fmt: skip
+          f"p99 {result.p99_ms:>7.2f} ms  errors {result.errors}  "
+          f"cpu {result.cpu_us_per_request} us/req", flush=True)  # fmt: skip
     return result
 
 
@@ -555,6 +574,9 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
     def p50(name: str) -> float:
         return float(by_name[name]["p50_ms"])
 
+    def cpu(name: str) -> float:
+        return float(by_name[name]["cpu_us_per_request"])
+
     checks = [
         (
             "gateway forward c=64 rps >= 0.6 x predict c=64 rps",
@@ -584,16 +606,16 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
     ]
     checks += [
         (
-            "forward c=64 rps: connection limits >= 0.95 x stock uvicorn",
-            rps("process forward c=64") / rps("process forward c=64 (stock uvicorn)"),
-            0.95,
-            ">=",
+            "gateway CPU per forwarded request: connection limits <= 1.05 x stock uvicorn",
+            cpu("process forward c=64") / cpu("process forward c=64 (stock uvicorn)"),
+            1.05,
+            "<=",
         ),
         (
-            "no forward c=64 rps: connection limits >= 0.95 x stock uvicorn",
-            rps("process no forward c=64") / rps("process no forward c=64 (stock uvicorn)"),
-            0.95,
-            ">=",
+            "gateway CPU per logged-only request: connection limits <= 1.05 x stock uvicorn",
+            cpu("process no forward c=64") / cpu("process no forward c=64 (stock uvicorn)"),
+            1.05,
+            "<=",
         ),
     ]
     checks += fault_checks(report["faults"])
@@ -603,6 +625,14 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
             rps("process forward c=64") / rps("process forward c=64 (no breaker, no retries)"),
             0.97,
             ">=",
+        )
+    )
+    checks.append(
+        (
+            "gateway CPU per forwarded request: breaker and retries on <= 1.03 x off",
+            cpu("process forward c=64") / cpu("process forward c=64 (no breaker, no retries)"),
+            1.03,
+            "<=",
         )
     )
     for name, result in report["hardening"].items():
@@ -678,12 +708,12 @@ def markdown(report: dict[str, Any]) -> str:
         f"service_a workers: {report['gateway_workers']}, "
         f"env {report['service_env']} (load generator: wrk).",
         "",
-        "| phase | concurrency | requests | req/s | p50 ms | p99 ms | errors |",
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "| phase | concurrency | requests | req/s | p50 ms | p99 ms | errors | CPU µs/request |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     lines += [
         f"| {p['name']} | {p['concurrency']} | {p['requests']} | {p['rps']} | "
-        f"{p['p50_ms']} | {p['p99_ms']} | {p['errors']} |"
+        f"{p['p50_ms']} | {p['p99_ms']} | {p['errors']} | {p['cpu_us_per_request']} |"
         for p in report["phases"]
     ]
     lines += ["", "| service | RSS after warm-up MB | RSS after run MB | requests served |",
