@@ -97,7 +97,7 @@ def kind_before_answer(failure: Exception) -> Failure:
         if isinstance(cause, aiohttp.ServerTimeoutError):
             return Failure.TIMEOUT
         if isinstance(cause, aiohttp.ServerDisconnectedError) or (
-            isinstance(cause, aiohttp.ClientOSError) and cause.errno in _RESET_ERRNOS
+            isinstance(cause, aiohttp.ClientOSError) and is_reset(cause)
         ):
             return Failure.RESET_BEFORE_ANSWER
         return Failure.BROKEN_ANSWER
@@ -111,6 +111,23 @@ def kind_before_answer(failure: Exception) -> Failure:
     ):
         return Failure.RESET_BEFORE_ANSWER
     return Failure.BROKEN_ANSWER
+
+
+def is_reset(error: OSError) -> bool:
+    """Whether `error` is, or was caused by, the peer closing or resetting the connection.
+
+    aiohttp reports a connection closed while it writes the request body as
+    ClientOSError(None, "Can not write request body ...") caused by a ConnectionResetError
+    with no errno: nothing was answered, so it is a reset like any other.
+    """
+    seen: BaseException | None = error
+    while seen is not None:
+        if isinstance(seen, ConnectionResetError | BrokenPipeError | ConnectionAbortedError):
+            return True
+        if isinstance(seen, OSError) and seen.errno in _RESET_ERRNOS:
+            return True
+        seen = seen.__cause__
+    return False
 
 
 def is_timeout(failure: Exception) -> bool:
