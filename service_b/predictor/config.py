@@ -4,6 +4,7 @@ from pathlib import Path
 
 from pydantic import Field
 
+from predictor.schemas import ScoringPath
 from service_common.settings import ServiceSettings
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
@@ -41,6 +42,15 @@ class Settings(ServiceSettings):
     BATCH_MAX_WAIT_MS: float = Field(0.0, ge=0, le=1000, allow_inf_nan=False)
     """Longest time a batch waits for more requests to join it, under load. 0: no waiting;
     a batch is whatever queued while the model scored the previous one."""
+
+    SCORING_PATH: ScoringPath = "compiled"
+    """`compiled`: score with arrays compiled from the fitted pipeline at load, once they
+    give its answers on a sample of texts (else the pipeline serves, logged); `pipeline`:
+    score with scikit-learn's Pipeline itself."""
+
+    COMPILED_CACHE_WORDS: int = Field(65_536, ge=0, le=10_000_000)
+    """Words (of up to 32 characters) whose character n-gram features the compiled path
+    remembers, the least recently used dropped first; 0: none."""
 
     @property
     def training_config_path(self) -> Path:

@@ -28,3 +28,8 @@ class NoModelVersion(ModelLoadError):
 
 class InvalidTrainingConfig(StartupError):
     """The training recipe cannot be read or breaks a rule; the message names the value."""
+
+
+class UnsupportedPipeline(Exception):
+    """The fitted pipeline has a part the compiled scoring path cannot represent; the
+    message names it."""

@@ -40,7 +40,7 @@ async def read_readiness(model: LoadedModelDep, draining: DrainingDep) -> Ready:
     the start of a graceful shutdown."""
     if draining.active:
         raise ShuttingDown()
-    return Ready(status="ready", model_version=model.version)
+    return Ready(status="ready", model_version=model.version, scoring_path=model.scoring_path)
 
 
 @router.get(

@@ -1,11 +1,14 @@
 """Request and response bodies of the predictor's HTTP API."""
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictStr
 
 from service_common.schemas import ServiceInfo
+
+ScoringPath = Literal["compiled", "pipeline"]
+"""How the served model scores: arrays compiled from its pipeline, or the pipeline itself."""
 
 
 class PredictRequest(BaseModel):
@@ -67,11 +70,17 @@ class PredictorInfo(ServiceInfo):
 
 class Ready(BaseModel):
     model_config = ConfigDict(
-        json_schema_extra={"examples": [{"status": "ready", "model_version": "v1"}]}
+        json_schema_extra={
+            "examples": [{"status": "ready", "model_version": "v1", "scoring_path": "compiled"}]
+        }
     )
 
     status: str = Field(examples=["ready"])
     model_version: str = Field(examples=["v1"])
+    scoring_path: ScoringPath = Field(
+        description="`compiled` once the model's compiled path gave its pipeline's answers "
+        "at load; `pipeline` when SCORING_PATH says so or the compiled path was refused."
+    )
 
 
 MODEL_METADATA_EXAMPLE: dict[str, Any] = {

@@ -9,6 +9,7 @@ become ready must not stay up looking alive.
 """
 
 import asyncio
+import contextlib
 import logging
 import tempfile
 from collections.abc import Callable
@@ -17,10 +18,10 @@ from pathlib import Path
 
 from predictor.config import Settings
 from predictor.errors import InvalidTrainingConfig, ModelLoadError, NoModelVersion
-from predictor.model import LoadedModel, load_model
+from predictor.model import LoadedModel, ScoringOptions, load_model
 from predictor.model_store import ModelStore
 from predictor.scoring import ModelSlot
-from predictor.training import train
+from predictor.training import load_labelled_texts, train
 from predictor.training_config import TrainingConfig
 from service_common.errors import StartupError
 
@@ -34,6 +35,7 @@ class StartupPlan:
     store: ModelStore
     model: LoadedModel | None
     config: TrainingConfig | None
+    scoring: ScoringOptions
 
 
 def plan_startup(settings: Settings) -> StartupPlan:
@@ -42,6 +44,7 @@ def plan_startup(settings: Settings) -> StartupPlan:
     Raises StartupError, with one line naming the setting, for any problem.
     """
     config = None if settings.model_dir_override else training_config(settings)
+    scoring = scoring_options(settings, config)
     store = ModelStore(settings.model_dir_override or _required(config).models_dir)
     if store.root.exists() and not store.root.is_dir():
         raise StartupError(f"MODEL_DIR={store.root}: not a folder")
@@ -53,11 +56,11 @@ def plan_startup(settings: Settings) -> StartupPlan:
         config = config or training_config(settings)
         check_training_data(config)
         check_writable(store.root)
-        return StartupPlan(store, None, config)
+        return StartupPlan(store, None, config, scoring)
     except ModelLoadError as error:
         raise StartupError(f"MODEL_VERSION={settings.MODEL_VERSION}: {error}") from None
     try:
-        return StartupPlan(store, load_model(version_dir), config)
+        return StartupPlan(store, load_model(version_dir, scoring), config, scoring)
     except ModelLoadError as error:
         setting = (
             f"MODEL_VERSION={settings.MODEL_VERSION}"
@@ -65,6 +68,29 @@ def plan_startup(settings: Settings) -> StartupPlan:
             else f"MODEL_DIR={store.root}"
         )
         raise StartupError(f"{setting}: {error}") from None
+
+
+def scoring_options(settings: Settings, config: TrainingConfig | None) -> ScoringOptions:
+    """SCORING_PATH and COMPILED_CACHE_WORDS; a compiled path is checked on the training
+    config's holdout texts when there are any (and on generated texts in any case)."""
+    if settings.SCORING_PATH == "pipeline":
+        return ScoringOptions("pipeline")
+    if config is None:
+        # MODEL_DIR is set and the recipe is not needed to serve: its holdout is a bonus.
+        with contextlib.suppress(StartupError):
+            config = training_config(settings)
+    holdout_path = (
+        config.resolve(config.data.holdout_path) if config and config.data.holdout_path else None
+    )
+    if holdout_path is None or not holdout_path.is_file():
+        return ScoringOptions("compiled", (), settings.COMPILED_CACHE_WORDS)
+    try:
+        texts = load_labelled_texts(holdout_path).texts
+    except (OSError, UnicodeDecodeError, KeyError) as error:
+        raise StartupError(
+            f"Invalid TRAINING_CONFIG: holdout {holdout_path} cannot be read ({error})"
+        ) from None
+    return ScoringOptions("compiled", tuple(texts), settings.COMPILED_CACHE_WORDS)
 
 
 def training_config(settings: Settings) -> TrainingConfig:
@@ -102,7 +128,7 @@ def train_first_version(plan: StartupPlan) -> LoadedModel:
     """Train, publish and load a first version (blocking): what the plan said to do."""
     logger.warning("No model version in %s: training one before serving", plan.store.root)
     published = train(_required(plan.config), plan.store)
-    return load_model(published.directory)
+    return load_model(published.directory, plan.scoring)
 
 
 async def serve_first_version(

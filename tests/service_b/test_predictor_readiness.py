@@ -103,7 +103,7 @@ async def test_ready_becomes_200_once_start_up_training_has_published_v1(
 
     response = await wait_until_ready(starting_client)
 
-    assert response.json() == {"status": "ready", "model_version": "v1"}
+    assert response.json() == {"status": "ready", "model_version": "v1", "scoring_path": "compiled"}
     assert (models_dir / "v1" / METADATA_NAME).is_file()
 
 

@@ -102,7 +102,11 @@ async def test_ready_reports_model_version(
     response = await client.get("/ready")
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "model_version": tiny_model.version}
+    assert response.json() == {
+        "status": "ready",
+        "model_version": tiny_model.version,
+        "scoring_path": "compiled",
+    }
 
 
 async def test_model_returns_metadata_of_the_served_model(

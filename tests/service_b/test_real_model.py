@@ -6,15 +6,18 @@ model files are committed) and checks the accuracy the README promises.
 
 import hashlib
 from collections import Counter
+from dataclasses import replace
 
+import numpy as np
 import pytest
 
 from predictor.config import SERVICE_ROOT, Settings
 from predictor.main import create_app
-from predictor.model import LoadedModel, load_model
+from predictor.model import LoadedModel, ScoringOptions, load_model
 from predictor.model_store import ModelStore, PublishedModel
 from predictor.training import load_labelled_texts, train
 from predictor.training_config import TrainingConfig
+from predictor.verification import TOLERANCE, generated_texts, words_of
 from tests.support.asgi import serve
 from tests.support.predictor import settings_with
 
@@ -56,7 +59,7 @@ def real_published(
 
 @pytest.fixture(scope="module")
 def real_model(real_published: PublishedModel) -> LoadedModel:
-    return load_model(real_published.directory)
+    return load_model(real_published.directory, ScoringOptions(cache_words=1_000))
 
 
 @pytest.fixture(scope="module")
@@ -100,20 +103,47 @@ def test_real_model_classifies_everyday_phrasing(
     assert score.label == label, f"{text!r} -> {score.label} ({score.confidence:.2f})"
 
 
-def test_real_model_scores_equal_the_fully_checked_pipeline(
-    real_model: LoadedModel, real_config: TrainingConfig
-) -> None:
-    # score() skips scikit-learn's parameter and finiteness checks; the answers must not move.
+@pytest.fixture(scope="module")
+def holdout_texts(real_config: TrainingConfig) -> list[str]:
     assert real_config.data.holdout_path is not None
-    texts = load_labelled_texts(real_config.resolve(real_config.data.holdout_path)).texts
-    checked = real_model.pipeline.predict_proba(texts)
+    return load_labelled_texts(real_config.resolve(real_config.data.holdout_path)).texts
 
-    scores = real_model.score(texts)
+
+def test_real_model_pipeline_path_equals_the_fully_checked_pipeline(
+    real_model: LoadedModel, holdout_texts: list[str]
+) -> None:
+    # The pipeline path skips scikit-learn's parameter and finiteness checks; the answers
+    # must not move.
+    checked = real_model.pipeline.predict_proba(holdout_texts)
+
+    scores = replace(real_model, compiled=None).score(holdout_texts)
 
     assert [s.label for s in scores] == [
         str(real_model.pipeline.classes_[row.argmax()]) for row in checked
     ]
     assert [s.confidence for s in scores] == [float(row.max()) for row in checked]
+
+
+def test_real_model_is_served_by_its_compiled_path(real_model: LoadedModel) -> None:
+    assert real_model.scoring_path == "compiled"
+
+
+@pytest.mark.parametrize("batch_size", [1, 64])
+def test_real_model_compiled_path_answers_as_the_pipeline(
+    real_model: LoadedModel, holdout_texts: list[str], batch_size: int
+) -> None:
+    """The holdout and 10,000 generated texts (random words and characters, unicode, stop
+    words only): identical classes, probabilities within the tolerance."""
+    assert real_model.compiled is not None
+    texts = holdout_texts + generated_texts(10_000, words_of(holdout_texts))
+    batches = [texts[start : start + batch_size] for start in range(0, len(texts), batch_size)]
+
+    expected = np.vstack([real_model.pipeline.predict_proba(batch) for batch in batches])
+    actual = np.vstack([real_model.compiled.predict_proba(batch) for batch in batches])
+
+    assert actual.shape == expected.shape
+    assert (actual.argmax(axis=1) == expected.argmax(axis=1)).all()
+    assert np.abs(actual - expected).max() <= TOLERANCE
 
 
 @pytest.mark.parametrize(("text", "label"), EVERYDAY_PHRASINGS)
