@@ -42,6 +42,10 @@ THREADS_FOR_CONCURRENCY = {1: 1, 64: 2}
 # uvicorn's access log is off in every service (both alike); the gateway still writes its
 # one line per input. See the README's Benchmark section for its cost.
 COMMON_ENV = {"ACCESS_LOG": "false"}
+# Both services as a user starts them (compose, `python main.py`): 1 gateway worker and
+# uvicorn's access log on, side by side with the benchmarked settings.
+DEFAULTS_FORWARD = "process forward c=64 (defaults: 1 worker, access logs on)"
+DEFAULTS_PREDICT = "predict c=64 (defaults: access log on)"
 # The hardening phase: 200 slow-header clients and 500 idle connections against each
 # service, with its default timeouts (settings HEADER_TIMEOUT_S, KEEPALIVE_TIMEOUT_S).
 HARDENING_SLOW = 200
@@ -258,6 +262,7 @@ def run(
         cwd=ROOT / "service_b", check=True, stdout=subprocess.DEVNULL,
     )  # fmt: skip
     predictor_env = {"MODEL_DIR": str(models)}
+    model_call = model_call_phase(models / "v1")
 
     phases: list[Phase] = []
     memory: dict[str, dict[str, float]] = {}
@@ -268,6 +273,15 @@ def run(
         running(
             "service_b_unbatched", "service_b", {**predictor_env, "BATCHING_ENABLED": "false"}, out
         ) as unbatched,
+        running(
+            "service_b_pipeline",
+            "service_b",
+            {**predictor_env, "BATCHING_ENABLED": "true", "SCORING_PATH": "pipeline"},
+            out,
+        ) as pipeline_predictor,
+        running(
+            "service_b_defaults", "service_b", {**predictor_env, "ACCESS_LOG": "true"}, out
+        ) as default_predictor,
         running(
             "service_a",
             "service_a",
@@ -292,6 +306,18 @@ def run(
             out,
             stock_uvicorn=True,
         ) as stock_gateway,
+        running(
+            "service_a_to_pipeline",
+            "service_a",
+            {"SERVICE_B_URL": pipeline_predictor.url, "WORKERS": str(gateway_workers)},
+            out,
+        ) as gateway_to_pipeline,
+        running(
+            "service_a_defaults",
+            "service_a",
+            {"SERVICE_B_URL": default_predictor.url, "WORKERS": "1", "ACCESS_LOG": "true"},
+            out,
+        ) as default_gateway,
     ):
         print(f"warm-up {warmup:.0f} s per path", flush=True)
         for service, path, script in (
@@ -300,6 +326,10 @@ def run(
             (gateway, "/process", process_fwd),
             (stock_gateway, "/process", process_fwd),
             (no_breaker_gateway, "/process", process_fwd),
+            (pipeline_predictor, "/predict", predict),
+            (gateway_to_pipeline, "/process", process_fwd),
+            (default_predictor, "/predict", predict),
+            (default_gateway, "/process", process_fwd),
         ):
             run_wrk(service.url + path, script, 64, warmup)
         memory = {s.name: {"after_warmup_mb": s.rss_mb()} for s in (gateway, predictor)}
@@ -313,6 +343,8 @@ def run(
                      concurrency),
                 Load(f"predict c={concurrency} (batching off)", unbatched, "/predict",
                      predict, concurrency),
+                Load(f"predict c={concurrency} (pipeline path)", pipeline_predictor, "/predict",
+                     predict, concurrency),
             ]  # fmt: skip
             if concurrency == 64:
                 loads += [
@@ -320,6 +352,10 @@ def run(
                          process_fwd, 64),
                     Load("process forward c=64 (no breaker, no retries)", no_breaker_gateway,
                          "/process", process_fwd, 64),
+                    Load("process forward c=64 (predictor on its pipeline path)",
+                         gateway_to_pipeline, "/process", process_fwd, 64),
+                    Load(DEFAULTS_FORWARD, default_gateway, "/process", process_fwd, 64),
+                    Load(DEFAULTS_PREDICT, default_predictor, "/predict", predict, 64),
                 ]  # fmt: skip
             phases += alternating_phases(loads, seconds, slices)
         print("gateway alone (no forwarding), with and without the connection limits", flush=True)
@@ -358,6 +394,7 @@ def run(
         "memory": memory,
         "hardening": hardening,
         "faults": faults,
+        "model_call": model_call,
         "requests_through": {
             name: sum(p.requests for p in phases if p.service == name or forwarded(p, name))
             for name in ("service_a", "service_b")
@@ -368,6 +405,21 @@ def run(
     (out / "latest.md").write_text(markdown(report))
     print(markdown(report))
     return report
+
+
+def model_call_phase(version_dir: Path) -> dict[str, Any]:
+    """bench/model_call.py in service_b's venv: the pipeline and its compiled path."""
+    print("model call: pipeline and compiled path, 1 and 64 texts", flush=True)
+    output = subprocess.run(
+        [str(ROOT / "service_b" / ".venv" / "bin" / "python"), "-m", "bench.model_call",
+         "--version-dir", str(version_dir), "--holdout", str(SAMPLE_TEXTS)],
+        cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT / "service_b")},
+        stdout=subprocess.PIPE, text=True, check=True,
+    ).stdout  # fmt: skip
+    [line] = [line for line in output.splitlines() if line.startswith("MODEL_CALL_JSON ")]
+    result: dict[str, Any] = json.loads(line.removeprefix("MODEL_CALL_JSON "))
+    print(f"  {json.dumps(result)}", flush=True)
+    return result
 
 
 def fault_phases(
@@ -619,6 +671,22 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
         ),
     ]
     checks += fault_checks(report["faults"])
+    checks += model_call_checks(report["model_call"])
+    checks += [
+        (
+            "predict c=1 p50: compiled path <= 0.5 x pipeline path",
+            p50("predict c=1 (batching on)") / p50("predict c=1 (pipeline path)"),
+            0.5,
+            "<=",
+        ),
+        (
+            "gateway forward c=64 rps: compiled predictor >= 1.0 x pipeline-path predictor",
+            rps("process forward c=64")
+            / rps("process forward c=64 (predictor on its pipeline path)"),
+            1.0,
+            ">=",
+        ),
+    ]
     checks.append(
         (
             "forward c=64 rps: breaker and retries on >= 0.97 x off",
@@ -668,9 +736,25 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
     results = []
     for label, value, limit, op in checks:
         met = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
-        results.append({"target": label, "value": round(value, 3), "limit": f"{op} {limit}",
+        shown = float(f"{value:.3g}") if 0 < abs(value) < 1e-3 else round(value, 3)
+        results.append({"target": label, "value": shown, "limit": f"{op} {limit}",
                         "met": met})  # fmt: skip
     return results
+
+
+def model_call_checks(model_call: dict[str, Any]) -> list[tuple[str, float, float, str]]:
+    calls, answers = model_call["call_us"], model_call["answers"]
+    texts = f"holdout + {answers['generated']:,} generated texts"
+    return [
+        ("model call, 1 text: pipeline / compiled path",
+         calls["1 text"]["pipeline"] / calls["1 text"]["compiled"], 4.0, ">="),
+        ("model call, 64 texts: pipeline / compiled path",
+         calls["64 texts"]["pipeline"] / calls["64 texts"]["compiled"], 1.5, ">="),
+        (f"compiled vs pipeline, {texts}: classes that differ",
+         answers["class_mismatches"], 0, "<="),
+        (f"compiled vs pipeline, {texts}: largest probability difference",
+         answers["largest_probability_difference"], 1e-9, "<="),
+    ]  # fmt: skip
 
 
 def fault_checks(faults: dict[str, Any]) -> list[tuple[str, float, float, str]]:
@@ -738,6 +822,14 @@ def markdown(report: dict[str, Any]) -> str:
             f"{greedy['refused_413_431']}/{greedy['requests']} | "
             f"{round(greedy['rss_peak_mb'] - greedy['rss_before_mb'], 1)} |"
         )
+    model_call = report["model_call"]
+    scorers = list(model_call["call_us"]["1 text"])
+    lines += ["", "| model call µs (median of " + str(model_call["rounds"]) + " rounds) | "
+              + " | ".join(scorers) + " |", "|---|" + "---:|" * len(scorers)]  # fmt: skip
+    lines += [
+        f"| {size} | " + " | ".join(str(by_scorer[name]) for name in scorers) + " |"
+        for size, by_scorer in model_call["call_us"].items()
+    ]
     faults = report["faults"]
     lines += ["", "| fault phase | what clients saw |", "|---|---|"]
     lines += [f"| {name} | `{json.dumps(result)}` |" for name, result in faults.items()]
