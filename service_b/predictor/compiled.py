@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 import numpy as np
 from numpy.typing import NDArray
+from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
@@ -53,20 +54,21 @@ class WordCachedColumns:
     """The same columns for a char_wb vectorizer, whose n-grams never cross a word: those
     of each word are computed once and remembered (least recently used dropped first).
 
-    Analyzing the preprocessed text's words one by one gives the whole text's n-grams,
+    The n-grams of the preprocessed text's words, one by one, are the whole text's,
     because char_wb splits the preprocessed text on whitespace and pads each word on its
-    own; the load-time check confirms it for each model.
+    own; the load-time check confirms it for each model. `ngrams` must not preprocess
+    again.
     """
 
     def __init__(
         self,
         preprocess: Callable[[str], str],
-        analyze: Callable[[str], list[str]],
+        ngrams: Callable[[str], list[str]],
         vocabulary: dict[str, int],
         cache_words: int,
     ) -> None:
         self._preprocess = preprocess
-        self._token_columns = TokenColumns(analyze, vocabulary)
+        self._token_columns = TokenColumns(ngrams, vocabulary)
         self._word_columns = functools.lru_cache(maxsize=cache_words)(self._columns_of_word)
 
     def _columns_of_word(self, word: str) -> tuple[int, ...]:
@@ -76,6 +78,9 @@ class WordCachedColumns:
         if len(word) > CACHED_WORD_MAX_CHARS:
             return self._columns_of_word(word)
         return self._word_columns(word)
+
+    def cache_info(self) -> "functools._CacheInfo":
+        return self._word_columns.cache_info()
 
     def __call__(self, text: str) -> list[int]:
         words = WHITE_SPACES.sub(" ", self._preprocess(text)).split()
@@ -111,7 +116,12 @@ class CompiledVectorizer:
         )
         return cls(
             known_columns=(
-                WordCachedColumns(vectorizer.build_preprocessor(), analyze, vocabulary, cache_words)
+                WordCachedColumns(
+                    vectorizer.build_preprocessor(),
+                    ngrams_only(vectorizer),
+                    vocabulary,
+                    cache_words,
+                )
                 if per_word
                 else TokenColumns(analyze, vocabulary)
             ),
@@ -216,6 +226,15 @@ class CompiledPipeline:
         np.exp(decision, out=decision)
         decision /= decision.sum(axis=1, keepdims=True)
         return decision
+
+
+def ngrams_only(vectorizer: Any) -> Callable[[str], list[str]]:
+    """The vectorizer's n-gram step alone, for words already preprocessed: preprocessing
+    twice is not the same as once (stripping the accents of "™" gives "TM", which a second
+    lowercasing would change)."""
+    plain = clone(vectorizer).set_params(lowercase=False, strip_accents=None, preprocessor=None)
+    analyze: Callable[[str], list[str]] = plain.build_analyzer()
+    return analyze
 
 
 def feature_steps(features: Any) -> list[tuple[str, Any]]:

@@ -36,6 +36,10 @@ UNICODE_RANGES = (
     (0x4E00, 0x4FFF),  # CJK
     (0x1F400, 0x1F4FF),  # emoji
     (0x2000, 0x206F),  # punctuation and spaces of all widths
+    (0x2100, 0x214F),  # letterlike symbols: "™" decomposes to "TM"
+    (0x2460, 0x24FF),  # enclosed alphanumerics
+    (0x3300, 0x33FF),  # CJK compatibility: "㎁" decomposes to "nA"
+    (0x1D400, 0x1D7FF),  # mathematical alphanumerics
 )
 STOP_WORDS = sorted(ENGLISH_STOP_WORDS)
 
