@@ -345,6 +345,8 @@ def run(
                      predict, concurrency),
                 Load(f"predict c={concurrency} (pipeline path)", pipeline_predictor, "/predict",
                      predict, concurrency),
+                Load(f"process forward c={concurrency} (predictor on its pipeline path)",
+                     gateway_to_pipeline, "/process", process_fwd, concurrency),
             ]  # fmt: skip
             if concurrency == 64:
                 loads += [
@@ -352,8 +354,6 @@ def run(
                          process_fwd, 64),
                     Load("process forward c=64 (no breaker, no retries)", no_breaker_gateway,
                          "/process", process_fwd, 64),
-                    Load("process forward c=64 (predictor on its pipeline path)",
-                         gateway_to_pipeline, "/process", process_fwd, 64),
                     Load(DEFAULTS_FORWARD, default_gateway, "/process", process_fwd, 64),
                     Load(DEFAULTS_PREDICT, default_predictor, "/predict", predict, 64),
                 ]  # fmt: skip
