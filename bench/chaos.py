@@ -136,6 +136,47 @@ def wrk_in_background(
             process.wait()
 
 
+LOAD_SLICE_S = 2.0
+"""Length of each wrk run of a load that lasts until it is stopped."""
+
+AFTER_READY_S = 10.0
+"""How long the load goes on once the restarted predictor is ready."""
+
+
+@contextmanager
+def wrk_until_stopped(
+    url: str, script: Path, concurrency: int
+) -> Iterator[Callable[[], dict[str, Any]]]:
+    """wrk in back-to-back slices of LOAD_SLICE_S, in a thread, until the block calls the
+    function it gets, which stops the load and returns the slices' summary (statuses
+    merged, socket errors summed)."""
+    stop = threading.Event()
+    slices: list[dict[str, Any]] = []
+
+    def run() -> None:
+        while not stop.is_set():
+            with wrk_in_background(url, script, concurrency, LOAD_SLICE_S) as summary:
+                slices.append(summary())
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+
+    def stop_and_summarize() -> dict[str, Any]:
+        stop.set()
+        thread.join()
+        errors = ("connect_errors", "read_errors", "write_errors")
+        return {
+            "statuses": merge_statuses(slices),
+            **{kind: sum(int(result[kind]) for result in slices) for kind in errors},
+        }
+
+    try:
+        yield stop_and_summarize
+    finally:
+        stop.set()
+        thread.join()
+
+
 def killed_predictor(
     gateway: ServiceProcess,
     predictor: ServiceProcess,
@@ -143,20 +184,20 @@ def killed_predictor(
     forward: Path,
     down_s: float,
 ) -> tuple[dict[str, Any], ServiceProcess]:
-    """SIGKILL the predictor under c=64 forwarding for `down_s`, then start it again."""
+    """SIGKILL the predictor under c=64 forwarding for `down_s`, then start it again; the
+    load goes on until AFTER_READY_S after it is ready, however long its start takes."""
     body = json.dumps({"data": "a dog barking at the mailman"}).encode()
     with (
         Probe(gateway.port, "POST", "/process", body) as probe,
-        wrk_in_background(gateway.url + "/process", forward, 64, down_s + 12) as summary,
+        wrk_until_stopped(gateway.url + "/process", forward, 64) as stop_load,
     ):
         time.sleep(2)
-        killed_at = time.monotonic()
         predictor.kill()  # SIGKILL, as in a crash
         time.sleep(down_s)
         restarted = restart()
         ready_at = time.monotonic()
-        time.sleep(max(0.0, down_s + 10 - (ready_at - killed_at)))
-        result = summary()
+        time.sleep(AFTER_READY_S)
+        result = stop_load()
     first_200 = probe.first(200, ready_at)
     return {
         "statuses": result["statuses"],
