@@ -107,7 +107,6 @@ class CompiledVectorizer:
         if vectorizer.norm not in ("l1", "l2", None):
             raise UnsupportedPipeline(f"feature {name!r} has norm {vectorizer.norm!r}")
         vocabulary = {str(token): int(column) for token, column in vectorizer.vocabulary_.items()}
-        analyze = vectorizer.build_analyzer()
         per_word = (
             vectorizer.analyzer == "char_wb"
             and vectorizer.input == "content"
@@ -123,7 +122,7 @@ class CompiledVectorizer:
                     cache_words,
                 )
                 if per_word
-                else TokenColumns(analyze, vocabulary)
+                else TokenColumns(vectorizer.build_analyzer(), vocabulary)
             ),
             width=len(vocabulary),
             binary=bool(vectorizer.binary),
@@ -173,7 +172,6 @@ class CompiledPipeline:
     coefficients: NDArray[np.float64]
     """(features, classes) for a multinomial model, (features, 1) for a binary one."""
     intercepts: NDArray[np.float64]
-    classes_: NDArray[Any]
 
     @classmethod
     def from_pipeline(cls, pipeline: Any, cache_words: int) -> "CompiledPipeline":
@@ -200,7 +198,6 @@ class CompiledPipeline:
             offsets=tuple(int(offset) for offset in np.cumsum([0, *widths[:-1]])),
             coefficients=np.ascontiguousarray(coefficients.T),
             intercepts=np.asarray(classifier.intercept_, dtype=np.float64),
-            classes_=classifier.classes_,
         )
 
     def decision_function(self, texts: Sequence[str]) -> NDArray[np.float64]:
