@@ -56,8 +56,13 @@ class InvalidField(ServiceError):
     status_code = 422
 
     def __init__(
-        self, field: str, error_type: str, message: str, context: dict[str, Any] | None = None
+        self,
+        field: str | tuple[str | int, ...],
+        error_type: str,
+        message: str,
+        context: dict[str, Any] | None = None,
     ) -> None:
+        """`field` is a top-level field's name, or the path to a nested one."""
         super().__init__()
         self.field = field
         self.error_type = error_type
@@ -65,7 +70,8 @@ class InvalidField(ServiceError):
         self.context = context
 
     def item(self) -> dict[str, Any]:
-        item: dict[str, Any] = {"type": self.error_type, "loc": ["body", self.field]}
+        path = self.field if isinstance(self.field, tuple) else (self.field,)
+        item: dict[str, Any] = {"type": self.error_type, "loc": ["body", *path]}
         item["msg"] = self.message
         if self.context:
             item["ctx"] = self.context

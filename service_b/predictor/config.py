@@ -2,10 +2,10 @@
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 
 from predictor.schemas import ScoringPath
-from service_common.settings import ServiceSettings
+from service_common.settings import Seconds, ServiceSettings
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
 """The service_b folder: relative paths in settings and the training config start here."""
@@ -25,7 +25,32 @@ class Settings(ServiceSettings):
     output_dir."""
 
     MODEL_VERSION: str | None = Field(None, pattern=r"^v[1-9][0-9]*$")
-    """Version to serve, e.g. v3; the newest one when unset."""
+    """Pin the service to this version, e.g. v3: it is served, and activation is refused.
+    Unset: the version recorded as active in the models folder, else the newest one."""
+
+    MODEL_POLL_S: Seconds = 2.0
+    """Seconds between two reads of the active version's record: every process sharing the
+    models folder follows an activation within this time."""
+
+    MODEL_CACHE_SIZE: int = Field(2, ge=0, le=16)
+    """Versions kept loaded besides the active one (for `/models/{version}/predict` and a
+    rollback without a reload), the least recently used dropped first."""
+
+    ADMIN_TOKEN: SecretStr | None = Field(None, min_length=16)
+    """Bearer token of the admin API (training, versions, activation), at least 16
+    characters. Unset: the admin API answers 403."""
+
+    TRAIN_QUEUE_SIZE: int = Field(4, ge=1, le=1_000)
+    """Training jobs that may wait for the one running; more get 429."""
+
+    TRAIN_TIMEOUT_S: Seconds = 1_800.0
+    """Seconds a training job may run before it is killed and marked failed."""
+
+    TRAIN_MAX_EXAMPLES: int = Field(10_000, ge=0, le=1_000_000)
+    """Most labelled examples one training request may add."""
+
+    TRAIN_NICE: int = Field(10, ge=0, le=19)
+    """How much lower the training process' CPU priority is than the service's (nice)."""
 
     TRAIN_IF_MISSING: bool = True
     """Train a first version at start-up when the model folder has none."""

@@ -1,6 +1,8 @@
 """The predictor's domain errors: those a client sees (answered by the handlers of
 `service_common.errors`), and those that stop a model from being served."""
 
+from typing import Any
+
 from service_common.errors import ServiceError, StartupError
 
 
@@ -33,3 +35,82 @@ class InvalidTrainingConfig(StartupError):
 class UnsupportedPipeline(Exception):
     """The fitted pipeline has a part the compiled scoring path cannot represent; the
     message names it."""
+
+
+class VersionNotFound(ServiceError):
+    """The models folder has no such version."""
+
+    status_code = 404
+    detail = "Model version not found"
+
+    def __init__(self, version: str) -> None:
+        super().__init__()
+        self.version = version
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": f"Model version {self.version} not found"}
+
+
+class VersionRefused(ServiceError):
+    """The version exists but does not verify (sha256, allowed types, a known text).
+
+    `reason` is for the log; the body names the version only."""
+
+    status_code = 409
+    detail = "Model version failed verification; the served version is unchanged"
+
+    def __init__(self, version: str, reason: str) -> None:
+        super().__init__()
+        self.version = version
+        self.reason = reason
+
+    def body(self) -> dict[str, Any]:
+        return {
+            "detail": f"Model version {self.version} failed verification; "
+            "the served version is unchanged"
+        }
+
+
+class VersionPinned(ServiceError):
+    """MODEL_VERSION pins the served version, so activation is refused."""
+
+    status_code = 409
+    detail = "MODEL_VERSION pins the served version; unset it to activate versions"
+
+
+class JobNotFound(ServiceError):
+    status_code = 404
+    detail = "Training job not found"
+
+
+class TrainingQueueFull(ServiceError):
+    """TRAIN_QUEUE_SIZE jobs already wait for the one running."""
+
+    status_code = 429
+    detail = "Training queue is full; retry later"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__()
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
+class AdminDisabled(ServiceError):
+    """ADMIN_TOKEN is unset."""
+
+    status_code = 403
+    detail = "Admin API is disabled"
+
+
+class AdminUnauthorized(ServiceError):
+    """The request has no `Authorization: Bearer` token, or not ADMIN_TOKEN."""
+
+    status_code = 401
+    detail = "Missing or invalid admin token"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}

@@ -8,13 +8,23 @@ from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
+from predictor.admin_auth import AdminGuard
 from predictor.config import SERVICE_ROOT, Settings
 from predictor.dependencies import State
 from predictor.model import LoadedModel
+from predictor.model_versions import VersionRegistry, following
 from predictor.prediction import PredictionService
 from predictor.routes import router
 from predictor.scoring import DirectScorer, MicroBatcher, ModelSlot, Scorer
-from predictor.startup import plan_startup, serve_first_version, train_first_version
+from predictor.startup import (
+    StartupPlan,
+    plan_startup,
+    serve_first_version,
+    train_first_version,
+)
+from predictor.training_jobs import JobStore
+from predictor.training_queue import TrainingCommand, TrainingQueue
+from predictor.training_service import TrainingService
 from service_common.app import create_service_app
 from service_common.draining import Draining
 from service_common.errors import StartupError
@@ -38,6 +48,11 @@ Concurrent requests are scored together in adaptive micro-batches.
 TAGS = [
     {"name": "model", "description": "Predictions and the served model's metadata."},
     {"name": "service", "description": "Service info, liveness and readiness."},
+    {
+        "name": "admin",
+        "description": "Training jobs, the model versions and activation; each route needs "
+        "`Authorization: Bearer <ADMIN_TOKEN>` (403 while ADMIN_TOKEN is unset).",
+    },
 ]
 
 
@@ -46,14 +61,15 @@ def create_app(
     model: LoadedModel | None = None,
     stopper: Stopper | None = None,
     served: bool = False,
+    plan: StartupPlan | None = None,
 ) -> FastAPI:
     """Build the app.
 
-    `model` is served as it is (`ENTRY` passes the one it checked and loaded; tests pass
-    a tiny one); without it, the lifespan loads the configured version, or trains a
-    first one in the background. `stopper` stops the server if that training fails (by
-    default: a SIGTERM to this process). `served`: the one app of a server process (see
-    create_service_app).
+    `plan` is what start-up serves (`ENTRY` passes the one it checked, with the model
+    loaded); without it, the lifespan makes one, which trains a first version in the
+    background when there is none. `model` (tests pass a tiny one) is served instead of
+    the plan's. `stopper` stops the server if that training fails (by default: a SIGTERM
+    to this process). `served`: the one app of a server process (see create_service_app).
     """
     settings = settings or load_settings(Settings)
     stop_service = (stopper or ServerStopper()).stop
@@ -61,13 +77,23 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         async with AsyncExitStack() as stack:
-            slot = ModelSlot(model)
-            if model is None:
-                plan = await asyncio.to_thread(plan_startup, settings)
-                slot.model = plan.model
-                if plan.model is None:
-                    training = asyncio.create_task(serve_first_version(plan, slot, stop_service))
-                    stack.callback(training.cancel)
+            startup = (
+                plan
+                if plan is not None
+                else await asyncio.to_thread(plan_startup, settings, model is None)
+            )
+            slot = ModelSlot(model or startup.model)
+            if slot.model is None:
+                training = asyncio.create_task(serve_first_version(startup, slot, stop_service))
+                stack.callback(training.cancel)
+            versions = VersionRegistry(
+                startup.store,
+                slot,
+                startup.scoring,
+                settings.MODEL_CACHE_SIZE,
+                pinned=settings.MODEL_VERSION,
+            )
+            await stack.enter_async_context(following(versions, settings.MODEL_POLL_S))
             # Model calls run on one thread: the event loop keeps answering, and calls
             # never overlap.
             executor = stack.enter_context(
@@ -85,10 +111,18 @@ def create_app(
                 scorer = await stack.enter_async_context(batcher)
             else:
                 scorer = DirectScorer(slot, executor)
+            training_service = None
+            if startup.admin_config is not None:
+                training_service = await stack.enter_async_context(
+                    training_service_for(settings, startup, versions)
+                )
             yield {
                 "model_slot": slot,
-                "predictions": PredictionService(scorer, settings),
+                "predictions": PredictionService(scorer, executor, versions, settings),
                 "draining": Draining(),
+                "versions": versions,
+                "admin": AdminGuard(settings.ADMIN_TOKEN),
+                "training": training_service,
             }
 
     return create_service_app(
@@ -104,10 +138,30 @@ def create_app(
     )
 
 
+@asynccontextmanager
+async def training_service_for(
+    settings: Settings, startup: StartupPlan, versions: VersionRegistry
+) -> AsyncIterator[TrainingService]:
+    """The training queue, open while the app is: jobs that a shutdown cuts short are
+    marked failed, and so, at start, are those a crash cut short."""
+    assert startup.admin_config is not None
+    jobs = JobStore(startup.store.root)
+    command = TrainingCommand(
+        config_path=settings.training_config_path,
+        models_root=startup.store.root,
+        working_dir=SERVICE_ROOT,
+        timeout_s=settings.TRAIN_TIMEOUT_S,
+        nice=settings.TRAIN_NICE,
+    )
+    queue = TrainingQueue(jobs, versions, command, settings.TRAIN_QUEUE_SIZE, settings.MODEL_POLL_S)
+    async with queue:
+        yield TrainingService(queue, jobs, startup.admin_config, versions, settings)
+
+
 def checked_app(settings: Settings, stopper: ServerStopper | None) -> FastAPI:
     """The app with the model start-up checked and loaded here, before the server starts:
     a StartupError (one line) instead of a traceback from the lifespan."""
-    return create_app(settings, model=plan_startup(settings).model, stopper=stopper, served=True)
+    return create_app(settings, stopper=stopper, served=True, plan=plan_startup(settings))
 
 
 def create_served_app() -> FastAPI:

@@ -2,11 +2,13 @@
 put the answer in the documented shape."""
 
 import logging
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from predictor.config import Settings
 from predictor.errors import PredictionFailed
-from predictor.scoring import Scorer
+from predictor.model_versions import VersionRegistry
+from predictor.scoring import Scorer, score_with
 from service_common.errors import InvalidField
 
 logger = logging.getLogger(__name__)
@@ -15,8 +17,17 @@ logger = logging.getLogger(__name__)
 class PredictionService:
     """Handles one text end to end; built once per app, in its lifespan."""
 
-    def __init__(self, scorer: Scorer, settings: Settings) -> None:
+    def __init__(
+        self,
+        scorer: Scorer,
+        executor: ThreadPoolExecutor,
+        versions: VersionRegistry,
+        settings: Settings,
+    ) -> None:
+        """`executor`: the model thread, for calls to a version other than the served one."""
         self._scorer = scorer
+        self._executor = executor
+        self._versions = versions
         self._max_input_chars = settings.MAX_INPUT_CHARS
 
     def check(self, text: str) -> None:
@@ -36,6 +47,23 @@ class PredictionService:
         self.check(text)
         try:
             score, version = await self._scorer.score(text)
+        except PredictionFailed as failure:
+            logger.error("Prediction failed", exc_info=failure.__cause__)
+            raise
+        return prediction_body(text, score.label, score.confidence, version)
+
+    async def predict_version(self, version: str, text: str) -> dict[str, Any]:
+        """The answer of `version`, whichever it is (VersionNotFound, VersionRefused). The
+        served version is batched with /predict's requests, unless an activation swaps it
+        meanwhile; another version is scored on its own."""
+        self.check(text)
+        model = await self._versions.model_for(version)
+        try:
+            if model is self._versions.active_model:
+                score, scored_by = await self._scorer.score(text)
+                if scored_by == version:
+                    return prediction_body(text, score.label, score.confidence, version)
+            score = await score_with(self._executor, model, text)
         except PredictionFailed as failure:
             logger.error("Prediction failed", exc_info=failure.__cause__)
             raise

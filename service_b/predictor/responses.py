@@ -1,7 +1,15 @@
 """OpenAPI documentation of the predictor's answers: every status each route can return,
 with an example body."""
 
-from predictor.errors import ModelNotReady, PredictionFailed
+from predictor.errors import (
+    AdminDisabled,
+    AdminUnauthorized,
+    JobNotFound,
+    ModelNotReady,
+    PredictionFailed,
+    TrainingQueueFull,
+    VersionPinned,
+)
 from service_common.errors import INTERNAL_ERROR_DETAIL, ShuttingDown
 from service_common.openapi import (
     PAYLOAD_TOO_LARGE,
@@ -43,4 +51,81 @@ PREDICT: ResponseDocs = {
         PredictionFailed.detail,
     ),
     503: NOT_READY,
+}
+
+ADMIN_DISABLED = error_doc("ADMIN_TOKEN is unset: the admin API is off.", AdminDisabled.detail)
+ADMIN_UNAUTHORIZED = error_doc(
+    "No `Authorization: Bearer` header, or not ADMIN_TOKEN.",
+    AdminUnauthorized.detail,
+    headers={"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
+)
+ADMIN: ResponseDocs = {401: ADMIN_UNAUTHORIZED, 403: ADMIN_DISABLED}
+VERSION_NOT_FOUND = error_doc(
+    "The models folder has no such version.", "Model version v9 not found"
+)
+VERSION_REFUSED = error_doc(
+    "The version does not verify (sha256, allowed types, a known text); the log says why.",
+    "Model version v3 failed verification; the served version is unchanged",
+)
+VERSION_INVALID = validation_error_doc(
+    "The version is not `v` and a number.",
+    {
+        "type": "string_pattern_mismatch",
+        "loc": ["path", "version"],
+        "msg": "String should match pattern '^v[1-9][0-9]*$'",
+        "ctx": {"pattern": "^v[1-9][0-9]*$"},
+    },
+)
+
+VERSION_PREDICT: ResponseDocs = {
+    **PREDICT,
+    404: VERSION_NOT_FOUND,
+    409: VERSION_REFUSED,
+}
+TRAIN: ResponseDocs = {
+    202: ok_doc("Queued; `Location` is the job's URL."),
+    **ADMIN,
+    413: PAYLOAD_TOO_LARGE,
+    422: validation_error_doc(
+        "Invalid body: an unknown or out-of-range param, a feature set the recipe does not "
+        "have, more than TRAIN_MAX_EXAMPLES examples, a blank or too long text, or a label "
+        "outside the served model's classes without `params.allow_new_classes`.",
+        {
+            "type": "unknown_class",
+            "loc": ["body", "examples", 0, "label"],
+            "msg": "label 'hamster' is not one of the model's classes (bird, cat, dog, fish, "
+            "rabbit); set params.allow_new_classes to add it",
+        },
+    ),
+    429: error_doc(
+        "TRAIN_QUEUE_SIZE jobs already wait; `Retry-After` estimates when to retry.",
+        TrainingQueueFull.detail,
+        headers={"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}},
+    ),
+    503: NOT_READY,
+}
+JOB: ResponseDocs = {
+    200: ok_doc(),
+    **ADMIN,
+    404: error_doc("No job with this id.", JobNotFound.detail),
+    422: validation_error_doc(
+        "The id is not 32 hexadecimal digits.",
+        {
+            "type": "string_pattern_mismatch",
+            "loc": ["path", "job_id"],
+            "msg": "String should match pattern '^[0-9a-f]{32}$'",
+        },
+    ),
+}
+ADMIN_OK: ResponseDocs = {200: ok_doc(), **ADMIN}
+ACTIVATE: ResponseDocs = {
+    200: ok_doc(),
+    **ADMIN,
+    404: VERSION_NOT_FOUND,
+    409: error_doc(
+        "The version does not verify (the served version is unchanged, the log says why), "
+        f"or MODEL_VERSION pins the served version ({VersionPinned.detail!r}).",
+        "Model version v3 failed verification; the served version is unchanged",
+    ),
+    422: VERSION_INVALID,
 }

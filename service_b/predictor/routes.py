@@ -6,7 +6,14 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from predictor import responses
-from predictor.dependencies import DrainingDep, LoadedModelDep, ModelSlotDep, PredictionsDep
+from predictor.admin_routes import admin_router
+from predictor.dependencies import (
+    DrainingDep,
+    LoadedModelDep,
+    ModelSlotDep,
+    PredictionsDep,
+    VersionPath,
+)
 from predictor.schemas import ModelMetadata, PredictorInfo, PredictRequest, PredictResponse, Ready
 from service_common.errors import ShuttingDown
 from service_common.json_body import StrictJsonRoute
@@ -57,3 +64,19 @@ async def read_model_metadata(model: LoadedModelDep) -> dict[str, Any]:
 async def create_prediction(body: PredictRequest, predictions: PredictionsDep) -> JSONResponse:
     """Classify a text as cat, dog, bird, fish or rabbit."""
     return JSONResponse(await predictions.predict(body.input))
+
+
+@router.post(
+    "/models/{version}/predict",
+    response_model=PredictResponse,
+    responses=responses.VERSION_PREDICT,
+    tags=["model"],
+)
+async def create_version_prediction(
+    version: VersionPath, body: PredictRequest, predictions: PredictionsDep
+) -> JSONResponse:
+    """Classify a text with `version`, served or not (loaded on first use, then kept)."""
+    return JSONResponse(await predictions.predict_version(version, body.input))
+
+
+router.include_router(admin_router)

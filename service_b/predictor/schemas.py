@@ -1,10 +1,11 @@
 """Request and response bodies of the predictor's HTTP API."""
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
+from predictor.training_config import TrainingParams
 from service_common.schemas import ServiceInfo
 
 ScoringPath = Literal["compiled", "pipeline"]
@@ -131,3 +132,137 @@ class ModelMetadata(BaseModel):
     artifact_sha256: str
     library_versions: dict[str, str]
     config: dict[str, Any]
+
+
+VERSION_PATTERN = r"^v[1-9][0-9]*$"
+ActivationPolicy = Literal["never", "if_better", "always"]
+JobStatus = Literal["queued", "running", "succeeded", "failed"]
+ClassLabel = Annotated[
+    str, StringConstraints(strict=True, pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$")
+]
+"""A class name: 1 to 64 letters, digits, `_` or `-`, starting with a letter or digit."""
+
+
+class LabelledExample(BaseModel):
+    """One extra training row."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    text: StrictStr = Field(
+        description="At most MAX_INPUT_CHARS characters, with a non-whitespace one.",
+        examples=["the hamster runs in its wheel"],
+    )
+    label: ClassLabel = Field(examples=["rabbit"])
+
+
+class TrainRequest(BaseModel):
+    """A training job: the recipe's tunable values to change, extra rows to train on, and
+    whether to serve the version it produces."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {
+                    "params": {"C": 5.0},
+                    "examples": [{"text": "my kitten chases yarn", "label": "cat"}],
+                    "activate": "if_better",
+                }
+            ]
+        },
+    )
+
+    params: TrainingParams = Field(default_factory=TrainingParams)
+    examples: list[LabelledExample] = Field(
+        default_factory=list,
+        description="Trained on together with the shipped data, at most TRAIN_MAX_EXAMPLES.",
+    )
+    activate: ActivationPolicy = Field(
+        "if_better",
+        description="`never`; `always`; `if_better`: when the new version's holdout accuracy "
+        "(test accuracy without a holdout) is above the active version's.",
+    )
+
+
+class ActivationDecision(BaseModel):
+    """Whether a job's version was activated, and why."""
+
+    activated: bool
+    reason: str = Field(examples=["holdout_accuracy 0.91 is above v1's 0.89"])
+    metric: str | None = Field(None, examples=["holdout_accuracy"])
+    candidate_value: float | None = Field(None, examples=[0.91])
+    active_version: str | None = Field(None, examples=["v1"])
+    active_value: float | None = Field(None, examples=[0.89])
+
+
+class TrainingJob(BaseModel):
+    """A training job's record, persisted next to the models."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "job_id": "6f1c2b7e9a0d4c3e8b5a7f6e1d2c3b4a",
+                    "status": "succeeded",
+                    "activate": "if_better",
+                    "created_at": "2026-01-15T09:30:00Z",
+                    "started_at": "2026-01-15T09:30:00.1Z",
+                    "finished_at": "2026-01-15T09:30:12Z",
+                    "params": {"C": 5.0},
+                    "examples": 1,
+                    "version": "v2",
+                    "metrics": {"test_accuracy": 0.88, "holdout_accuracy": 0.91},
+                    "activation": {
+                        "activated": True,
+                        "reason": "holdout_accuracy 0.91 is above v1's 0.89",
+                        "metric": "holdout_accuracy",
+                        "candidate_value": 0.91,
+                        "active_version": "v1",
+                        "active_value": 0.89,
+                    },
+                    "error": None,
+                }
+            ]
+        }
+    )
+
+    job_id: str = Field(pattern=r"^[0-9a-f]{32}$")
+    status: JobStatus
+    activate: ActivationPolicy
+    created_at: datetime
+    started_at: datetime | None = None
+    finished_at: datetime | None = None
+    params: dict[str, Any] = Field(description="The params the request set.")
+    examples: int = Field(ge=0, description="Extra labelled rows trained on.")
+    version: str | None = Field(None, description="The version produced, once it is.")
+    metrics: dict[str, Any] | None = None
+    activation: ActivationDecision | None = None
+    error: str | None = Field(None, description="Why the job failed, on one line.")
+
+
+class TrainingJobs(BaseModel):
+    jobs: list[TrainingJob] = Field(description="Newest first.")
+
+
+class ModelVersionSummary(BaseModel):
+    version: str = Field(examples=["v2"])
+    created_at: datetime
+    classes: list[str] = Field(examples=[["bird", "cat", "dog", "fish", "rabbit"]])
+    metrics: dict[str, Any] = Field(examples=[{"test_accuracy": 0.88, "holdout_accuracy": 0.91}])
+    data_sha256: dict[str, str]
+    active: bool = Field(description="This process serves it on /predict.")
+
+
+class ModelVersionList(BaseModel):
+    active_version: str | None = Field(examples=["v2"])
+    pinned: bool = Field(description="MODEL_VERSION pins the served version.")
+    versions: list[ModelVersionSummary] = Field(description="Oldest first.")
+
+
+class Activation(BaseModel):
+    active_version: str = Field(examples=["v2"])
+    previous_version: str | None = Field(examples=["v1"])
+    load_seconds: float = Field(
+        description="Time to load and verify it (0 when it was already loaded).",
+        examples=[0.31],
+    )

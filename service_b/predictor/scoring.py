@@ -48,12 +48,17 @@ class DirectScorer:
 
     async def score(self, text: str) -> tuple[Score, str]:
         model = self._slot.require()
-        loop = asyncio.get_running_loop()
-        try:
-            [score] = await loop.run_in_executor(self._executor, model.score, [text])
-        except Exception as error:
-            raise PredictionFailed() from error
-        return score, model.version
+        return await score_with(self._executor, model, text), model.version
+
+
+async def score_with(executor: ThreadPoolExecutor, model: LoadedModel, text: str) -> Score:
+    """`model`'s answer for one text, from one model call on the model thread."""
+    loop = asyncio.get_running_loop()
+    try:
+        [score] = await loop.run_in_executor(executor, model.score, [text])
+    except Exception as error:
+        raise PredictionFailed() from error
+    return score
 
 
 class MicroBatcher:

@@ -19,7 +19,7 @@ from pathlib import Path
 from predictor.config import Settings
 from predictor.errors import InvalidTrainingConfig, ModelLoadError, NoModelVersion
 from predictor.model import LoadedModel, ScoringOptions, load_model
-from predictor.model_store import ModelStore
+from predictor.model_store import ACTIVE_NAME, ModelStore
 from predictor.scoring import ModelSlot
 from predictor.training import load_labelled_texts, train
 from predictor.training_config import TrainingConfig
@@ -36,10 +36,13 @@ class StartupPlan:
     model: LoadedModel | None
     config: TrainingConfig | None
     scoring: ScoringOptions
+    admin_config: TrainingConfig | None = None
+    """The recipe training jobs start from; set when the admin API is on (ADMIN_TOKEN)."""
 
 
-def plan_startup(settings: Settings) -> StartupPlan:
-    """Check everything start-up needs and load the version to serve (blocking).
+def plan_startup(settings: Settings, load: bool = True) -> StartupPlan:
+    """Check everything start-up needs and load the version to serve (blocking); with
+    `load` false, only what is needed to serve a model given by the caller.
 
     Raises StartupError, with one line naming the setting, for any problem.
     """
@@ -48,26 +51,37 @@ def plan_startup(settings: Settings) -> StartupPlan:
     store = ModelStore(settings.model_dir_override or _required(config).models_dir)
     if store.root.exists() and not store.root.is_dir():
         raise StartupError(f"MODEL_DIR={store.root}: not a folder")
+    admin_config = None
+    if settings.ADMIN_TOKEN is not None:
+        admin_config = config or training_config(settings)
+        check_training_data(admin_config)
+        check_writable(store.root)
+    if not load:
+        return StartupPlan(store, None, config, scoring, admin_config)
     try:
-        version_dir = store.version_dir(settings.MODEL_VERSION)
+        version_dir = store.served_version_dir(settings.MODEL_VERSION)
     except NoModelVersion as error:
         if not settings.TRAIN_IF_MISSING:
             raise StartupError(f"{error}, and TRAIN_IF_MISSING is false") from None
         config = config or training_config(settings)
         check_training_data(config)
         check_writable(store.root)
-        return StartupPlan(store, None, config, scoring)
+        return StartupPlan(store, None, config, scoring, admin_config)
     except ModelLoadError as error:
-        raise StartupError(f"MODEL_VERSION={settings.MODEL_VERSION}: {error}") from None
+        raise StartupError(f"{served_setting(settings, store)}: {error}") from None
     try:
-        return StartupPlan(store, load_model(version_dir, scoring), config, scoring)
+        return StartupPlan(store, load_model(version_dir, scoring), config, scoring, admin_config)
     except ModelLoadError as error:
-        setting = (
-            f"MODEL_VERSION={settings.MODEL_VERSION}"
-            if settings.MODEL_VERSION
-            else f"MODEL_DIR={store.root}"
-        )
-        raise StartupError(f"{setting}: {error}") from None
+        raise StartupError(f"{served_setting(settings, store)}: {error}") from None
+
+
+def served_setting(settings: Settings, store: ModelStore) -> str:
+    """What chose the version to serve, for a start-up error about it."""
+    if settings.MODEL_VERSION:
+        return f"MODEL_VERSION={settings.MODEL_VERSION}"
+    if (store.root / ACTIVE_NAME).exists():
+        return f"MODEL_DIR={store.root} ({ACTIVE_NAME})"
+    return f"MODEL_DIR={store.root}"
 
 
 def scoring_options(settings: Settings, config: TrainingConfig | None) -> ScoringOptions:

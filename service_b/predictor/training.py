@@ -2,6 +2,7 @@
 
 import csv
 import hashlib
+import io
 import logging
 import platform
 from dataclasses import dataclass
@@ -32,13 +33,26 @@ class LabelledTexts:
 
 def load_labelled_texts(path: Path) -> LabelledTexts:
     """Read a `text,label` CSV; the hash is of the exact bytes trained on."""
-    raw = path.read_bytes()
-    rows = list(csv.DictReader(raw.decode("utf-8").splitlines()))
+    return parse_labelled_texts(path.read_bytes())
+
+
+def parse_labelled_texts(raw: bytes) -> LabelledTexts:
+    # newline="" keeps line breaks inside quoted texts as they were written.
+    rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8"), newline="")))
     return LabelledTexts(
         texts=[row["text"] for row in rows],
         labels=[row["label"] for row in rows],
         sha256=hashlib.sha256(raw).hexdigest(),
     )
+
+
+def labelled_texts_csv(texts: list[str], labels: list[str]) -> bytes:
+    """The `text,label` CSV that parse_labelled_texts reads back as exactly these rows."""
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["text", "label"])
+    writer.writerows(zip(texts, labels, strict=True))
+    return buffer.getvalue().encode("utf-8")
 
 
 def build_pipeline(config: TrainingConfig) -> Pipeline:
@@ -55,9 +69,17 @@ def build_pipeline(config: TrainingConfig) -> Pipeline:
     return Pipeline([("features", features), ("classifier", classifier)])
 
 
-def train(config: TrainingConfig, store: ModelStore | None = None) -> PublishedModel:
+def train(
+    config: TrainingConfig,
+    store: ModelStore | None = None,
+    examples_csv: bytes | None = None,
+) -> PublishedModel:
     """Fit, evaluate and publish a new version (to the config's output_dir unless `store`
-    says otherwise); never touches existing versions."""
+    says otherwise); never touches existing versions.
+
+    `examples_csv` (a `text,label` CSV) adds rows to the training side of the split, so
+    test and holdout accuracy stay comparable with versions trained without them; it is
+    stored in the version's folder, so the version can be trained again from it."""
     dataset = load_labelled_texts(config.resolve(config.data.train_path))
     train_texts, test_texts, train_labels, test_labels = train_test_split(
         dataset.texts,
@@ -66,6 +88,11 @@ def train(config: TrainingConfig, store: ModelStore | None = None) -> PublishedM
         random_state=config.seed,
         stratify=dataset.labels,
     )
+    data_sha256 = {"train": dataset.sha256}
+    extra = parse_labelled_texts(examples_csv) if examples_csv is not None else None
+    if extra is not None:
+        train_texts, train_labels = train_texts + extra.texts, train_labels + extra.labels
+        data_sha256["examples"] = extra.sha256
     pipeline = build_pipeline(config).fit(train_texts, train_labels)
 
     metrics: dict[str, Any] = {
@@ -73,7 +100,8 @@ def train(config: TrainingConfig, store: ModelStore | None = None) -> PublishedM
         "test_size": len(test_texts),
         "test_accuracy": round(accuracy_score(test_labels, pipeline.predict(test_texts)), 4),
     }
-    data_sha256 = {"train": dataset.sha256}
+    if extra is not None:
+        metrics["examples"] = len(extra.texts)
     if config.data.holdout_path is not None:
         holdout = load_labelled_texts(config.resolve(config.data.holdout_path))
         metrics["holdout_size"] = len(holdout.texts)
@@ -92,6 +120,6 @@ def train(config: TrainingConfig, store: ModelStore | None = None) -> PublishedM
         },
         "config": config.model_dump(mode="json"),
     }
-    published = (store or ModelStore(config.models_dir)).publish(pipeline, metadata)
+    published = (store or ModelStore(config.models_dir)).publish(pipeline, metadata, examples_csv)
     logger.info("Trained model %s: %s", published.version, metrics)
     return published

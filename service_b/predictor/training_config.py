@@ -7,18 +7,34 @@ from pathlib import Path
 from typing import Annotated, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
     StringConstraints,
     ValidationError,
-    field_validator,
 )
 
 from predictor.errors import InvalidTrainingConfig
 from service_common.errors import describe_validation_error
 
 MAX_NGRAM = 10
+MAX_MIN_DF = 1_000_000
+
+
+def ordered_ngram_range(value: tuple[int, int]) -> tuple[int, int]:
+    low, high = value
+    if not 1 <= low <= high <= MAX_NGRAM:
+        raise ValueError(f"must be [low, high] with 1 <= low <= high <= {MAX_NGRAM}")
+    return value
+
+
+FeatureName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
+Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
+TestFraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
+NgramRange = Annotated[tuple[int, int], AfterValidator(ordered_ngram_range)]
+RegularizationC = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
+MaxIter = Annotated[int, Field(ge=1, le=100_000)]
 
 
 class DataConfig(BaseModel):
@@ -26,7 +42,7 @@ class DataConfig(BaseModel):
 
     train_path: Path
     holdout_path: Path | None = None
-    test_fraction: float = Field(gt=0, lt=1)
+    test_fraction: TestFraction
 
 
 class VectorizerParams(BaseModel):
@@ -35,8 +51,8 @@ class VectorizerParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     analyzer: Literal["word", "char", "char_wb"] = "word"
-    ngram_range: tuple[int, int] = (1, 1)
-    min_df: int = Field(1, ge=1)
+    ngram_range: NgramRange = (1, 1)
+    min_df: int = Field(1, ge=1, le=MAX_MIN_DF)
     max_df: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
     max_features: int | None = Field(None, ge=1)
     sublinear_tf: bool = False
@@ -44,26 +60,15 @@ class VectorizerParams(BaseModel):
     stop_words: Literal["english"] | None = None
     strip_accents: Literal["ascii", "unicode"] | None = None
 
-    @field_validator("ngram_range")
-    @classmethod
-    def _ordered(cls, value: tuple[int, int]) -> tuple[int, int]:
-        low, high = value
-        if not 1 <= low <= high <= MAX_NGRAM:
-            raise ValueError(f"must be [low, high] with 1 <= low <= high <= {MAX_NGRAM}")
-        return value
-
 
 class ClassifierParams(BaseModel):
     """The LogisticRegression parameters a recipe may set (scikit-learn's defaults otherwise)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    C: float = Field(1.0, gt=0, le=1e6, allow_inf_nan=False)
-    max_iter: int = Field(100, ge=1, le=100_000)
+    C: RegularizationC = 1.0
+    max_iter: MaxIter = 100
     class_weight: Literal["balanced"] | None = None
-
-
-FeatureName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
 
 
 class TrainingConfig(BaseModel):
@@ -71,7 +76,7 @@ class TrainingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    seed: int = Field(ge=0, le=2**32 - 1)
+    seed: Seed
     output_dir: Path
     data: DataConfig
     features: dict[FeatureName, VectorizerParams] = Field(
@@ -96,6 +101,22 @@ class TrainingConfig(BaseModel):
         except ValidationError as error:
             raise InvalidTrainingConfig(f"{path}: {describe_validation_error(error)}") from None
 
+    def with_params(self, params: "TrainingParams") -> "TrainingConfig":
+        """This recipe with the values `params` sets replaced (each already checked)."""
+        recipe = self.model_dump(exclude_unset=True)
+        overrides = params.model_dump(exclude_unset=True, exclude={"allow_new_classes"})
+        for key in ("seed",):
+            if key in overrides:
+                recipe[key] = overrides[key]
+        if "test_fraction" in overrides:
+            recipe["data"]["test_fraction"] = overrides["test_fraction"]
+        for key in ("C", "max_iter"):
+            if key in overrides:
+                recipe["classifier"][key] = overrides[key]
+        for name, feature in overrides.get("features", {}).items():
+            recipe["features"][name].update(feature)
+        return TrainingConfig(**recipe, base_dir=self.base_dir)
+
     def resolve(self, path: Path) -> Path:
         return path if path.is_absolute() else self.base_dir / path
 
@@ -103,3 +124,37 @@ class TrainingConfig(BaseModel):
     def models_dir(self) -> Path:
         """Where versions go when MODEL_DIR does not say otherwise."""
         return self.resolve(self.output_dir)
+
+
+class FeatureParams(BaseModel):
+    """The values of one of the recipe's feature sets a training request may change."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    ngram_range: NgramRange | None = Field(None, examples=[[1, 3]])
+    min_df: int | None = Field(None, ge=1, le=MAX_MIN_DF, examples=[2])
+
+
+class TrainingParams(BaseModel):
+    """The recipe's tunable values a training request may change; the rest stays as the
+    training config says. Every field is optional."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={"examples": [{"C": 5.0, "features": {"word": {"ngram_range": [1, 3]}}}]},
+    )
+
+    C: RegularizationC | None = Field(None, description="Inverse regularization strength.")
+    max_iter: MaxIter | None = Field(None, description="Most solver iterations.")
+    seed: Seed | None = Field(None, description="Seed of the split and the solver.")
+    test_fraction: TestFraction | None = Field(
+        None, description="Share of the shipped data held out for test accuracy."
+    )
+    features: dict[FeatureName, FeatureParams] = Field(
+        default_factory=dict,
+        description="Changes to the recipe's feature sets, by name (`word`, `char` in the "
+        "shipped recipe).",
+    )
+    allow_new_classes: bool = Field(
+        False, description="Accept example labels that the active model does not predict."
+    )

@@ -43,7 +43,7 @@ def test_openapi_has_title_description_version_and_tags() -> None:
     spec = create_app().openapi()
 
     assert spec["info"]["title"] and spec["info"]["description"] and spec["info"]["version"]
-    assert {tag["name"] for tag in spec["tags"]} == {"model", "service"}
+    assert {tag["name"] for tag in spec["tags"]} == {"admin", "model", "service"}
     for operations in spec["paths"].values():
         assert all(operation["tags"] for operation in operations.values())
 

@@ -1,0 +1,119 @@
+"""What the training routes do: check a request against the settings, the recipe and the
+served model's classes, queue it, and read job records back."""
+
+import asyncio
+
+from pydantic import ValidationError
+
+from predictor.config import Settings
+from predictor.errors import JobNotFound, ModelNotReady
+from predictor.model_versions import VersionRegistry
+from predictor.schemas import TrainingJob, TrainingJobs, TrainRequest
+from predictor.training import labelled_texts_csv
+from predictor.training_config import TrainingConfig
+from predictor.training_jobs import JobStore
+from predictor.training_queue import TrainingQueue
+from service_common.errors import InvalidField
+
+
+class TrainingService:
+    """Built once per app, in its lifespan, when the admin API is on."""
+
+    def __init__(
+        self,
+        queue: TrainingQueue,
+        jobs: JobStore,
+        config: TrainingConfig,
+        registry: VersionRegistry,
+        settings: Settings,
+    ) -> None:
+        self._queue = queue
+        self._jobs = jobs
+        self._config = config
+        self._registry = registry
+        self._max_examples = settings.TRAIN_MAX_EXAMPLES
+        self._max_input_chars = settings.MAX_INPUT_CHARS
+
+    def check(self, request: TrainRequest) -> None:
+        """Raise InvalidField for what the schema alone cannot check."""
+        if len(request.examples) > self._max_examples:
+            raise InvalidField(
+                "examples",
+                "too_long",
+                f"List should have at most {self._max_examples} items (TRAIN_MAX_EXAMPLES)",
+                {"max_length": self._max_examples},
+            )
+        for index, example in enumerate(request.examples):
+            where = ("examples", index, "text")
+            if len(example.text) > self._max_input_chars:
+                raise InvalidField(
+                    where,
+                    "string_too_long",
+                    f"String should have at most {self._max_input_chars} characters",
+                    {"max_length": self._max_input_chars},
+                )
+            if not example.text.strip():
+                raise InvalidField(where, "blank", "text must contain a non-whitespace character")
+        self._check_labels(request)
+        self._check_params(request)
+
+    def _check_labels(self, request: TrainRequest) -> None:
+        if request.params.allow_new_classes or not request.examples:
+            return
+        model = self._registry.active_model
+        if model is None:
+            raise ModelNotReady()
+        classes = [str(label) for label in model.metadata.get("classes", [])]
+        for index, example in enumerate(request.examples):
+            if example.label not in classes:
+                raise InvalidField(
+                    ("examples", index, "label"),
+                    "unknown_class",
+                    f"label {example.label!r} is not one of the model's classes "
+                    f"({', '.join(classes)}); set params.allow_new_classes to add it",
+                    {"classes": classes},
+                )
+
+    def _check_params(self, request: TrainRequest) -> None:
+        for name in request.params.features:
+            if name not in self._config.features:
+                raise InvalidField(
+                    ("params", "features", name),
+                    "unknown_feature",
+                    f"no feature set {name!r} in the training config "
+                    f"(it has: {', '.join(self._config.features)})",
+                )
+        try:
+            self._config.with_params(request.params)
+        except ValidationError as error:
+            [problem, *_] = error.errors(include_url=False)
+            raise InvalidField(
+                ("params", *problem["loc"]), problem["type"], problem["msg"]
+            ) from None
+
+    async def submit(self, request: TrainRequest) -> TrainingJob:
+        self.check(request)
+        examples_csv = (
+            labelled_texts_csv(
+                [example.text for example in request.examples],
+                [example.label for example in request.examples],
+            )
+            if request.examples
+            else None
+        )
+        return await self._queue.submit(
+            request.params.model_dump(mode="json", exclude_unset=True),
+            examples_csv,
+            len(request.examples),
+            request.activate,
+        )
+
+    async def job(self, job_id: str) -> TrainingJob:
+        job = await asyncio.to_thread(self._jobs.get, job_id)
+        if job is None:
+            raise JobNotFound()
+        return job
+
+    async def jobs(self, limit: int) -> TrainingJobs:
+        jobs = await asyncio.to_thread(self._jobs.all)
+        return TrainingJobs(jobs=jobs[:limit])
