@@ -49,3 +49,28 @@ class PredictorBadResponse(ServiceError):
 
     status_code = 502
     detail = "Service B returned an invalid response"
+
+
+class ModelVersionNotFound(ServiceError):
+    """The predictor has no model version by the requested name."""
+
+    status_code = 404
+    detail = "Model version not found on service B"
+
+    def __init__(self, version: str) -> None:
+        super().__init__()
+        self.version = version
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": f"Model version {self.version} not found on service B"}
+
+
+class ModelVersionRefused(ModelVersionNotFound):
+    """The predictor has the requested version but refuses to serve it (it fails
+    verification)."""
+
+    status_code = 409
+    detail = "Model version cannot be served by service B"
+
+    def body(self) -> dict[str, Any]:
+        return {"detail": f"Model version {self.version} cannot be served by service B"}

@@ -11,6 +11,8 @@ is logged, never returned to the client):
   its retry did not cure, B answering 503, no slot, the breaker open
   -> PredictorUnavailable (503 with Retry-After);
 - connected, but no answer within the read timeout -> PredictorTimeout (504);
+- for a named model version, B answering 404 or 409 -> ModelVersionNotFound (404) or
+  ModelVersionRefused (409);
 - any other status, an answer that is not HTTP or stops half-way, a body that is not
   JSON or not a prediction -> PredictorBadResponse (502).
 Connect failures, resets, timeouts and 503s count against the breaker; odd answers do not.
@@ -26,6 +28,8 @@ from pydantic_core import to_json
 from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.config import Settings
 from gateway.errors import (
+    ModelVersionNotFound,
+    ModelVersionRefused,
     PredictorBadResponse,
     PredictorNotReady,
     PredictorTimeout,
@@ -117,6 +121,7 @@ class PredictorClient:
         self._retry_budget = resilience.retry_budget
         # Parsed once: httpx would parse a string URL again on every call.
         self._predict_url = httpx.URL(settings.predict_url)
+        self._base_url = httpx.URL(settings.predictor_base_url)
         self._ready_url = httpx.URL(settings.ready_url)
         self._timeout = build_timeout(settings).as_dict()
         self._ready_timeout = build_ready_timeout(settings).as_dict()
@@ -126,8 +131,9 @@ class PredictorClient:
     def breaker_state(self) -> BreakerState | None:
         return self._breaker.state if self._breaker else None
 
-    async def predict(self, data: str, request_id: str) -> bytes:
-        """The predictor's body for `data`, unchanged, once it is checked to be a prediction."""
+    async def predict(self, data: str, request_id: str, model_version: str | None = None) -> bytes:
+        """The predictor's body for `data`, unchanged, once it is checked to be a prediction;
+        from `model_version` when given (ModelVersionNotFound, ModelVersionRefused)."""
         breaker = self._breaker
         # The breaker first: while it is open, a refusal costs no slot, and no request is
         # built or sent; it is as cheap as a logged-only input.
@@ -141,9 +147,19 @@ class PredictorClient:
             self._limiter.note_shed()
             raise PredictorUnavailable(self._retry_after) from None
         try:
-            response = await self._call_through_breaker(data, request_id)
+            response = await self._call_through_breaker(data, request_id, model_version)
         finally:
             self._limiter.release()
+        if model_version is not None and response.status_code in (404, 409):
+            error = (
+                ModelVersionNotFound(model_version)
+                if response.status_code == 404
+                else ModelVersionRefused(model_version)
+            )
+            logger.warning(
+                "Predictor answered %d for model %s", response.status_code, model_version
+            )
+            raise error
         if response.status_code != 200:
             logger.error(
                 "Predictor answered status %d; body starts %r",
@@ -162,12 +178,15 @@ class PredictorClient:
             raise PredictorBadResponse() from error
         return response.content
 
-    async def _call_through_breaker(self, data: str, request_id: str) -> httpx.Response:
+    async def _call_through_breaker(
+        self, data: str, request_id: str, model_version: str | None
+    ) -> httpx.Response:
         """B's answer for `data` (any status but 503); the breaker hears how it went."""
         breaker = self._breaker
         content = to_json({"input": data})
         headers = [(b"Content-Type", b"application/json"), *request_id_header(request_id)]
-        request = build_request("POST", self._predict_url, headers, content, self._timeout)
+        url = self._predict_url if model_version is None else self._version_url(model_version)
+        request = build_request("POST", url, headers, content, self._timeout)
         try:
             response = await self._call_with_one_retry(request)
         except FailedCall as failed:
@@ -198,6 +217,12 @@ class PredictorClient:
                 raise
             logger.info("Retrying on a new connection: %s", describe(failed.__cause__ or failed))
         return await send(self._retry_transport, request)
+
+    def _version_url(self, version: str) -> httpx.URL:
+        # Built per call: caching one URL per version a client names would grow unbounded.
+        return self._base_url.copy_with(
+            path=f"{self._base_url.path.rstrip('/')}/models/{version}/predict"
+        )
 
     def _error_for(
         self, failed: FailedCall, request: httpx.Request

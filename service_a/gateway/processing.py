@@ -40,7 +40,7 @@ class InputProcessor:
         log_input(body.data, body.forward_to_model, self._preview_chars)
         prediction = None
         if body.forward_to_model:
-            prediction = await self._predictor.predict(body.data, request_id)
+            prediction = await self._predictor.predict(body.data, request_id, body.model_version)
         return process_response_body(prediction)
 
 

@@ -65,7 +65,8 @@ PROCESS: ResponseDocs = {
     413: PAYLOAD_TOO_LARGE,
     422: validation_error_doc(
         "Invalid body: not JSON, `data` missing or not a string, "
-        "`forward_to_model` not a boolean, `data` longer than MAX_DATA_CHARS, "
+        "`forward_to_model` not a boolean, `model_version` not `v` and a number, "
+        "`data` longer than MAX_DATA_CHARS, "
         "or blank while forwarding. Nothing is forwarded.",
         {
             "type": "string_too_long",
@@ -73,6 +74,14 @@ PROCESS: ResponseDocs = {
             "msg": "String should have at most 10000 characters",
             "ctx": {"max_length": 10000},
         },
+    ),
+    404: error_doc(
+        "`model_version` names a version service B does not have.",
+        "Model version v9 not found on service B",
+    ),
+    409: error_doc(
+        "`model_version` names a version service B refuses to serve (it fails verification).",
+        "Model version v3 cannot be served by service B",
     ),
     500: error_doc(
         "Unexpected error in the gateway (the cause is in its log).", INTERNAL_ERROR_DETAIL

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from service_common.schemas import ErrorMessage, ServiceInfo
 
 LOGGED_STATUS: Final = "Input logged successfully"
+MODEL_VERSION_PATTERN: Final = r"^v[1-9][0-9]*$"
 
 PREDICTION_EXAMPLE: dict[str, Any] = {
     "prediction": {"class": "dog", "confidence": 0.92, "input_length": 13},
@@ -24,6 +25,7 @@ class ProcessRequest(BaseModel):
             "examples": [
                 {"data": "cat image data", "forward_to_model": True},
                 {"data": "just log this", "forward_to_model": False},
+                {"data": "my kitten purrs", "model_version": "v2"},
             ]
         },
     )
@@ -34,6 +36,13 @@ class ProcessRequest(BaseModel):
     )
     forward_to_model: bool = Field(
         True, description="Send `data` to the predictor and return its prediction."
+    )
+    model_version: str | None = Field(
+        None,
+        pattern=MODEL_VERSION_PATTERN,
+        description="Classify with this model version of the predictor instead of the one "
+        "it serves (its `/models/{version}/predict`); ignored when not forwarding.",
+        examples=["v2"],
     )
 
 
