@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from predictor.schemas import ScoringPath
 from service_common.settings import Seconds, ServiceSettings
@@ -76,6 +76,12 @@ class Settings(ServiceSettings):
     COMPILED_CACHE_WORDS: int = Field(65_536, ge=0, le=10_000_000)
     """Words (of up to 32 characters) whose character n-gram features the compiled path
     remembers, the least recently used dropped first; 0: none."""
+
+    @field_validator("ADMIN_TOKEN", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker-compose passes `ADMIN_TOKEN: ${ADMIN_TOKEN:-}` as "" when it is unset.
+        return None if value == "" else value
 
     @property
     def training_config_path(self) -> Path:

@@ -13,7 +13,12 @@ from pathlib import Path
 import pytest
 
 from devkit.ports import free_ports
-from tests.support.compose import ComposeStack, compose_command, docker_engine_problem
+from tests.support.compose import (
+    E2E_ADMIN_TOKEN,
+    ComposeStack,
+    compose_command,
+    docker_engine_problem,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = REPO_ROOT / ".e2e"
@@ -73,6 +78,7 @@ def compose_stack(request: pytest.FixtureRequest) -> Iterator[ComposeStack]:
             **os.environ,
             "SERVICE_A_PORT": str(service_a_port),
             "SERVICE_B_PORT": str(service_b_port),
+            "ADMIN_TOKEN": E2E_ADMIN_TOKEN,
         },
     )
     failures_before = request.session.testsfailed

@@ -12,13 +12,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.compose import ComposeStack
+from tests.support.compose import E2E_ADMIN_TOKEN, ComposeStack
 
 pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("service_a", "service_b")
 RECOVERY_TIMEOUT = 120.0
+TRAINING_TIMEOUT = 180.0
 
 
 @pytest.fixture
@@ -112,3 +113,56 @@ def test_service_b_outage_gives_503_then_forwarding_recovers(
     assert recovered.status_code == 200
     assert recovered.json()["model_prediction"]["model_version"].startswith("v")
     assert compose_stack.health("service_a") == "healthy"
+
+
+def served_version(client: httpx.Client, stack: ComposeStack) -> str:
+    response = forward(client, stack)
+    assert response.status_code == 200, response.text
+    version: str = response.json()["model_prediction"]["model_version"]
+    return version
+
+
+def poll_served_version(
+    client: httpx.Client, stack: ComposeStack, version: str, timeout: float
+) -> str:
+    """Forward until the gateway's answers carry `version`; the last version seen."""
+    deadline = time.monotonic() + timeout
+    while (seen := served_version(client, stack)) != version and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return seen
+
+
+def test_a_trained_version_is_activated_then_rolled_back_through_the_stack(
+    compose_stack: ComposeStack, client: httpx.Client
+) -> None:
+    admin = {"Authorization": f"Bearer {E2E_ADMIN_TOKEN}"}
+    models = client.get(f"{compose_stack.service_b_url}/models", headers=admin).json()
+    before = models["active_version"]
+    assert client.get(f"{compose_stack.service_b_url}/models").status_code == 401
+
+    queued = client.post(
+        f"{compose_stack.service_b_url}/train",
+        headers=admin,
+        json={"params": {"C": 5.0}, "activate": "always"},
+    )
+    assert queued.status_code == 202, queued.text
+    job_url = compose_stack.service_b_url + queued.headers["Location"]
+    deadline = time.monotonic() + TRAINING_TIMEOUT
+    while (job := client.get(job_url, headers=admin).json())["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, job
+        time.sleep(1)
+    assert job["status"] == "succeeded", job
+    trained = job["version"]
+    assert job["activation"]["activated"] is True
+
+    assert poll_served_version(client, compose_stack, trained, timeout=10) == trained
+    pinned = client.post(
+        f"{compose_stack.service_a_url}/process",
+        json={"data": "a dog barking at the mailman", "model_version": before},
+    )
+    assert pinned.json()["model_prediction"]["model_version"] == before
+
+    rollback = client.post(f"{compose_stack.service_b_url}/models/{before}/activate", headers=admin)
+    assert rollback.status_code == 200, rollback.text
+    assert rollback.json()["previous_version"] == trained
+    assert poll_served_version(client, compose_stack, before, timeout=10) == before

@@ -5,11 +5,15 @@ import os
 import shutil
 import subprocess
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEALTHY_TIMEOUT = float(os.environ.get("E2E_HEALTHY_TIMEOUT", "180"))
+
+E2E_ADMIN_TOKEN = "e2e-admin-token-" + uuid.uuid4().hex
+"""The stack's ADMIN_TOKEN (docker-compose passes it to service_b)."""
 
 
 def docker_engine_problem() -> str | None:
