@@ -31,6 +31,7 @@ from typing import Any
 
 from bench import chaos
 from bench.hardening import greedy_requests
+from bench.lifecycle import lifecycle_checks, lifecycle_phases
 from devkit.ports import free_port
 from devkit.processes import ServiceProcess
 
@@ -250,17 +251,7 @@ def run(
     )
     predict = lua_script([json.dumps({"input": t}) for t in texts], out, "predict")
 
-    # A model trained from the working tree's config and data, not a stale local one, in
-    # its own process (as the image does at build time): a predictor that trained at
-    # start-up carries the training's heap and threads and measured up to 2x slower.
-    models = out / "models"
-    shutil.rmtree(models, ignore_errors=True)
-    print("training the model", flush=True)
-    subprocess.run(
-        [str(ROOT / "service_b" / ".venv" / "bin" / "python"), "-m", "predictor.cli", "train",
-         "--output-dir", str(models)],
-        cwd=ROOT / "service_b", check=True, stdout=subprocess.DEVNULL,
-    )  # fmt: skip
+    models = train_bench_model(out)
     predictor_env = {"MODEL_DIR": str(models)}
     model_call = model_call_phase(models / "v1")
 
@@ -378,6 +369,7 @@ def run(
             )
         }
     faults = fault_phases(texts, out, predictor_env, gateway_workers, seconds)
+    lifecycle = lifecycle_phases(texts, out, models, COMMON_ENV, seconds)
 
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -394,6 +386,7 @@ def run(
         "memory": memory,
         "hardening": hardening,
         "faults": faults,
+        "lifecycle": lifecycle,
         "model_call": model_call,
         "requests_through": {
             name: sum(p.requests for p in phases if p.service == name or forwarded(p, name))
@@ -405,6 +398,21 @@ def run(
     (out / "latest.md").write_text(markdown(report))
     print(markdown(report))
     return report
+
+
+def train_bench_model(out: Path) -> Path:
+    """A model trained from the working tree's config and data, not a stale local one, in
+    its own process (as the image does at build time): a predictor that trained at
+    start-up carries the training's heap and threads and measured up to 2x slower."""
+    models = out / "models"
+    shutil.rmtree(models, ignore_errors=True)
+    print("training the model", flush=True)
+    subprocess.run(
+        [str(ROOT / "service_b" / ".venv" / "bin" / "python"), "-m", "predictor.cli", "train",
+         "--output-dir", str(models)],
+        cwd=ROOT / "service_b", check=True, stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    return models
 
 
 def model_call_phase(version_dir: Path) -> dict[str, Any]:
@@ -671,6 +679,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
         ),
     ]
     checks += fault_checks(report["faults"])
+    checks += lifecycle_checks(report["lifecycle"])
     checks += model_call_checks(report["model_call"])
     checks += [
         (
@@ -833,6 +842,10 @@ def markdown(report: dict[str, Any]) -> str:
     faults = report["faults"]
     lines += ["", "| fault phase | what clients saw |", "|---|---|"]
     lines += [f"| {name} | `{json.dumps(result)}` |" for name, result in faults.items()]
+    lines += [
+        f"| lifecycle: {name} | `{json.dumps(result)}` |"
+        for name, result in report["lifecycle"].items()
+    ]
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     lines += [
         f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else '**no**'} |"
@@ -855,8 +868,27 @@ def main() -> None:
         default=4,
         help="slices in which the phases compared by a target alternate",
     )
+    parser.add_argument(
+        "--only",
+        choices=["lifecycle"],
+        help="run only these phases (and their targets), e.g. while working on them",
+    )
     args = parser.parse_args()
-    run(args.duration, args.warmup, args.out, args.gateway_workers, args.slices)
+    if args.only == "lifecycle":
+        run_lifecycle_only(args.duration, args.out)
+    else:
+        run(args.duration, args.warmup, args.out, args.gateway_workers, args.slices)
+
+
+def run_lifecycle_only(seconds: float, out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    models = train_bench_model(out)
+    lifecycle = lifecycle_phases(sample_texts(), out, models, COMMON_ENV, seconds)
+    print(json.dumps(lifecycle, indent=2))
+    print("| target | measured | limit | met |\n|---|---:|---:|---|")
+    for label, value, limit, op in lifecycle_checks(lifecycle):
+        met = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
+        print(f"| {label} | {round(value, 3)} | {op} {limit} | {'yes' if met else '**no**'} |")
 
 
 if __name__ == "__main__":

@@ -29,8 +29,8 @@ class Settings(ServiceSettings):
     Unset: the version recorded as active in the models folder, else the newest one."""
 
     MODEL_POLL_S: Seconds = 2.0
-    """Seconds between two reads of the active version's record: every process sharing the
-    models folder follows an activation within this time."""
+    """Seconds within which every process sharing the models folder serves a version
+    activated by another one (each reads the active version's record twice in that time)."""
 
     MODEL_CACHE_SIZE: int = Field(2, ge=0, le=16)
     """Versions kept loaded besides the active one (for `/models/{version}/predict` and a

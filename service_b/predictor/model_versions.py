@@ -100,12 +100,13 @@ class VersionRegistry:
             return model
 
     async def follow_active(self, poll_s: float) -> None:
-        """Every `poll_s`, serve the version recorded as active if it is not the served one
-        (another process activated it). Runs until cancelled."""
+        """Serve the version recorded as active once it is not the served one (another
+        process activated it), within `poll_s`: the record is read twice per `poll_s`,
+        leaving the other half for loading. Runs until cancelled."""
         if self._pinned is not None:
             return
         while True:
-            await asyncio.sleep(poll_s)
+            await asyncio.sleep(poll_s / 2)
             await self.follow_once()
 
     async def follow_once(self) -> None:
@@ -150,9 +151,11 @@ class VersionRegistry:
         return ModelVersionList(active_version=active, pinned=self.pinned, versions=summaries)
 
     async def _verified(self, version: str) -> LoadedModel:
-        """`version` loaded and verified: from the cache once its artifact's sha256 still
-        matches, else loaded from its folder."""
-        cached = self._cache.get(version)
+        """`version` loaded and verified: the served or a cached model once its artifact's
+        sha256 still matches, else loaded from its folder."""
+        active = self._slot.model
+        cached = active if active is not None and active.version == version else None
+        cached = cached or self._cache.get(version)
         if cached is None:
             return await self._load(version)
         artifact = self._store.root / version / ARTIFACT_NAME
