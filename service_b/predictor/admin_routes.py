@@ -26,7 +26,7 @@ async def create_training_job(
     return job
 
 
-@admin_router.get("/train/jobs", response_model=TrainingJobs, responses=responses.ADMIN_OK)
+@admin_router.get("/train/jobs", response_model=TrainingJobs, responses=responses.JOBS)
 async def read_training_jobs(
     training: TrainingDep, limit: Annotated[int, Query(ge=1, le=1000)] = 100
 ) -> TrainingJobs:

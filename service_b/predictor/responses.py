@@ -118,6 +118,18 @@ JOB: ResponseDocs = {
     ),
 }
 ADMIN_OK: ResponseDocs = {200: ok_doc(), **ADMIN}
+JOBS: ResponseDocs = {
+    **ADMIN_OK,
+    422: validation_error_doc(
+        "`limit` is not a whole number from 1 to 1000.",
+        {
+            "type": "less_than_equal",
+            "loc": ["query", "limit"],
+            "msg": "Input should be less than or equal to 1000",
+            "ctx": {"le": 1000},
+        },
+    ),
+}
 ACTIVATE: ResponseDocs = {
     200: ok_doc(),
     **ADMIN,

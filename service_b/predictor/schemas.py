@@ -195,36 +195,33 @@ class ActivationDecision(BaseModel):
     active_value: float | None = Field(None, examples=[0.89])
 
 
+TRAINING_JOB_EXAMPLE: dict[str, Any] = {
+    "job_id": "6f1c2b7e9a0d4c3e8b5a7f6e1d2c3b4a",
+    "status": "succeeded",
+    "activate": "if_better",
+    "created_at": "2026-01-15T09:30:00Z",
+    "started_at": "2026-01-15T09:30:00.1Z",
+    "finished_at": "2026-01-15T09:30:12Z",
+    "params": {"C": 5.0},
+    "examples": 1,
+    "version": "v2",
+    "metrics": {"test_accuracy": 0.88, "holdout_accuracy": 0.91},
+    "activation": {
+        "activated": True,
+        "reason": "holdout_accuracy 0.91 is above v1's 0.89",
+        "metric": "holdout_accuracy",
+        "candidate_value": 0.91,
+        "active_version": "v1",
+        "active_value": 0.89,
+    },
+    "error": None,
+}
+
+
 class TrainingJob(BaseModel):
     """A training job's record, persisted next to the models."""
 
-    model_config = ConfigDict(
-        json_schema_extra={
-            "examples": [
-                {
-                    "job_id": "6f1c2b7e9a0d4c3e8b5a7f6e1d2c3b4a",
-                    "status": "succeeded",
-                    "activate": "if_better",
-                    "created_at": "2026-01-15T09:30:00Z",
-                    "started_at": "2026-01-15T09:30:00.1Z",
-                    "finished_at": "2026-01-15T09:30:12Z",
-                    "params": {"C": 5.0},
-                    "examples": 1,
-                    "version": "v2",
-                    "metrics": {"test_accuracy": 0.88, "holdout_accuracy": 0.91},
-                    "activation": {
-                        "activated": True,
-                        "reason": "holdout_accuracy 0.91 is above v1's 0.89",
-                        "metric": "holdout_accuracy",
-                        "candidate_value": 0.91,
-                        "active_version": "v1",
-                        "active_value": 0.89,
-                    },
-                    "error": None,
-                }
-            ]
-        }
-    )
+    model_config = ConfigDict(json_schema_extra={"examples": [TRAINING_JOB_EXAMPLE]})
 
     job_id: str = Field(pattern=r"^[0-9a-f]{32}$")
     status: JobStatus
@@ -241,10 +238,27 @@ class TrainingJob(BaseModel):
 
 
 class TrainingJobs(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"jobs": [TRAINING_JOB_EXAMPLE]}]})
+
     jobs: list[TrainingJob] = Field(description="Newest first.")
 
 
+MODEL_VERSION_EXAMPLE: dict[str, Any] = {
+    "version": "v2",
+    "created_at": "2026-01-15T09:30:12Z",
+    "classes": ["bird", "cat", "dog", "fish", "rabbit"],
+    "metrics": {"test_accuracy": 0.88, "examples": 1, "holdout_accuracy": 0.91},
+    "data_sha256": {
+        "train": "332075e6d985bd4fe19b4002ef3eb87ae1869eb3d6ec35150f0cf4c2c77ed292",
+        "examples": "3c76e86da5b81d68bc347ec07a1542b4d92a6b4c4090b19bc4cece29d90bfe90",
+    },
+    "active": True,
+}
+
+
 class ModelVersionSummary(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [MODEL_VERSION_EXAMPLE]})
+
     version: str = Field(examples=["v2"])
     created_at: datetime
     classes: list[str] = Field(examples=[["bird", "cat", "dog", "fish", "rabbit"]])
@@ -254,12 +268,26 @@ class ModelVersionSummary(BaseModel):
 
 
 class ModelVersionList(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"active_version": "v2", "pinned": False, "versions": [MODEL_VERSION_EXAMPLE]}
+            ]
+        }
+    )
+
     active_version: str | None = Field(examples=["v2"])
     pinned: bool = Field(description="MODEL_VERSION pins the served version.")
     versions: list[ModelVersionSummary] = Field(description="Oldest first.")
 
 
 class Activation(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"active_version": "v2", "previous_version": "v1", "load_seconds": 0.31}]
+        }
+    )
+
     active_version: str = Field(examples=["v2"])
     previous_version: str | None = Field(examples=["v1"])
     load_seconds: float = Field(

@@ -18,6 +18,12 @@ from tests.support.openapi import has_example
         ("get", "/model", {"200", "503"}),
         ("get", "/health", {"200"}),
         ("get", "/", {"200"}),
+        ("post", "/models/{version}/predict", {"200", "404", "409", "413", "422", "500", "503"}),
+        ("post", "/train", {"202", "401", "403", "413", "422", "429", "503"}),
+        ("get", "/train/jobs", {"200", "401", "403", "422"}),
+        ("get", "/train/jobs/{job_id}", {"200", "401", "403", "404", "422"}),
+        ("get", "/models", {"200", "401", "403"}),
+        ("post", "/models/{version}/activate", {"200", "401", "403", "404", "409", "422"}),
     ],
 )
 def test_openapi_documents_every_status_with_an_example(
