@@ -1,9 +1,9 @@
 """The settings every service has, read from the environment, and the one-line refusal of
 bad ones at start-up."""
 
-from typing import Annotated, Literal, TypeVar
+from typing import Annotated, Literal, TypeVar, get_args
 
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -78,15 +78,25 @@ def load_settings(settings_class: type[SettingsT]) -> SettingsT:
     try:
         return settings_class()
     except ValidationError as error:
-        raise SystemExit(describe_invalid_settings(error)) from None
+        raise SystemExit(describe_invalid_settings(error, secret_names(settings_class))) from None
 
 
-def describe_invalid_settings(error: ValidationError) -> str:
-    """`Invalid setting NAME='value': what is expected`, one line per problem."""
+def secret_names(settings_class: type[ServiceSettings]) -> frozenset[str]:
+    """The settings that hold a secret (SecretStr): a refusal never shows their value."""
+    return frozenset(
+        name.upper()
+        for name, field in settings_class.model_fields.items()
+        if field.annotation is SecretStr or SecretStr in get_args(field.annotation)
+    )
+
+
+def describe_invalid_settings(error: ValidationError, secret: frozenset[str] = frozenset()) -> str:
+    """`Invalid setting NAME='value': what is expected`, one line per problem (without the
+    value of a `secret` setting)."""
     lines = []
     for problem in error.errors(include_url=False):
         name = ".".join(str(part) for part in problem["loc"]).upper()
         value = problem.get("input")
-        shown = f"={value!r}" if isinstance(value, str | int | float) else ""
+        shown = f"={value!r}" if isinstance(value, str | int | float) and name not in secret else ""
         lines.append(f"Invalid setting {name}{shown}: {problem['msg']}" if name else problem["msg"])
     return "\n".join(lines)

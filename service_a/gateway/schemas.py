@@ -7,7 +7,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from service_common.schemas import ErrorMessage, ServiceInfo
 
 LOGGED_STATUS: Final = "Input logged successfully"
-MODEL_VERSION_PATTERN: Final = r"^v[1-9][0-9]*$"
+MODEL_VERSION_PATTERN: Final = r"^v[1-9][0-9]{0,8}$"
+"""As service_b names its versions: `v` and a number below a billion."""
 
 PREDICTION_EXAMPLE: dict[str, Any] = {
     "prediction": {"class": "dog", "confidence": 0.92, "input_length": 13},

@@ -1,10 +1,11 @@
 """Predictor settings, read from the environment (one field per variable, no prefix)."""
 
+import re
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 
-from predictor.schemas import ScoringPath
+from predictor.schemas import VERSION_PATTERN, ScoringPath
 from service_common.settings import Seconds, ServiceSettings
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
@@ -24,7 +25,7 @@ class Settings(ServiceSettings):
     """Folder holding the model versions (v1, v2, ...); defaults to the training config's
     output_dir."""
 
-    MODEL_VERSION: str | None = Field(None, pattern=r"^v[1-9][0-9]*$")
+    MODEL_VERSION: str | None = Field(None, pattern=VERSION_PATTERN)
     """Pin the service to this version, e.g. v3: it is served, and activation is refused.
     Unset: the version recorded as active in the models folder, else the newest one."""
 
@@ -82,6 +83,15 @@ class Settings(ServiceSettings):
     def _empty_is_unset(cls, value: object) -> object:
         # docker-compose passes `ADMIN_TOKEN: ${ADMIN_TOKEN:-}` as "" when it is unset.
         return None if value == "" else value
+
+    @field_validator("ADMIN_TOKEN")
+    @classmethod
+    def _sendable(cls, value: SecretStr | None) -> SecretStr | None:
+        # HTTP trims spaces around a header value and carries other text as latin-1: a
+        # token with either could never be sent as it is set.
+        if value is not None and not re.fullmatch(r"[\x21-\x7e]+", value.get_secret_value()):
+            raise ValueError("must be printable ASCII characters without spaces")
+        return value
 
     @property
     def training_config_path(self) -> Path:

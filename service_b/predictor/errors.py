@@ -78,6 +78,22 @@ class VersionPinned(ServiceError):
     detail = "MODEL_VERSION pins the served version; unset it to activate versions"
 
 
+class VersionBusy(ServiceError):
+    """Another version is being loaded for `/models/{version}/predict`: loads are one at a
+    time, so that clients naming many versions cannot take the service's CPU."""
+
+    status_code = 503
+    detail = "Another model version is being loaded; retry shortly"
+
+    def __init__(self, retry_after_s: int) -> None:
+        super().__init__()
+        self.retry_after_s = retry_after_s
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after_s)}
+
+
 class JobNotFound(ServiceError):
     status_code = 404
     detail = "Training job not found"

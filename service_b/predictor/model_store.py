@@ -67,10 +67,20 @@ class ModelStore:
         ]
 
     def has_version(self, version: str) -> bool:
-        return (
-            VERSION_DIR_PATTERN.match(version) is not None
-            and (self.root / version / METADATA_NAME).is_file()
-        )
+        if VERSION_DIR_PATTERN.match(version) is None:
+            return False
+        try:
+            return (self.root / version / METADATA_NAME).is_file()
+        except OSError:  # a name the file system cannot hold (ENAMETOOLONG): not a version
+            return False
+
+    def signature(self, version: str) -> tuple[int, ...] | None:
+        """Changes when the version's metadata or artifact is written; None if unreadable."""
+        try:
+            stats = [(self.root / version / name).stat() for name in (METADATA_NAME, ARTIFACT_NAME)]
+        except OSError:
+            return None
+        return tuple(value for stat in stats for value in (stat.st_mtime_ns, stat.st_size))
 
     def metadata(self, version: str) -> dict[str, Any]:
         """A published version's metadata as written (ModelLoadError if unreadable)."""
@@ -113,7 +123,7 @@ class ModelStore:
         """The folder of the requested version, or of the newest one when `version` is None."""
         if version is not None:
             candidate = self.root / version
-            if not (candidate / METADATA_NAME).is_file():
+            if not self.has_version(version):
                 listed = ", ".join(self.published_versions()) or "none"
                 raise ModelLoadError(f"no version {version} in {self.root} (published: {listed})")
             return candidate

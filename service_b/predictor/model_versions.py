@@ -15,13 +15,22 @@ import time
 from collections import OrderedDict
 from collections.abc import AsyncIterator
 
-from predictor.errors import ModelLoadError, VersionNotFound, VersionPinned, VersionRefused
-from predictor.model import LoadedModel, ScoringOptions, load_model
+from predictor.errors import (
+    ModelLoadError,
+    VersionBusy,
+    VersionNotFound,
+    VersionPinned,
+    VersionRefused,
+)
+from predictor.model import LoadedModel, ScoringOptions, load_model, read_metadata
 from predictor.model_store import ARTIFACT_NAME, ModelStore, sha256_of
 from predictor.schemas import Activation, ModelVersionList, ModelVersionSummary
 from predictor.scoring import ModelSlot
 
 logger = logging.getLogger(__name__)
+
+LOAD_RETRY_AFTER_S = 1
+"""Retry-After of a VersionBusy: about one load of the shipped model."""
 
 
 class VersionRegistry:
@@ -44,7 +53,13 @@ class VersionRegistry:
         self._cache: OrderedDict[str, LoadedModel] = OrderedDict()
         self._switching = asyncio.Lock()  # one activation at a time, in this process
         self._loading = asyncio.Lock()  # one load of a non-active version at a time
-        self._unservable: str | None = None  # the recorded version last refused, logged once
+        self._loading_version: str | None = None
+        # Versions that failed to load for /models/{version}/predict, by their files'
+        # signature (at most one entry per version folder).
+        self._unloadable: dict[str, tuple[int, ...]] = {}
+        # The recorded version last refused, and its files' signature: not loaded again
+        # (nor logged) until they change.
+        self._refused: tuple[str, tuple[int, ...] | None] | None = None
 
     @property
     def pinned(self) -> bool:
@@ -82,20 +97,34 @@ class VersionRegistry:
 
     async def model_for(self, version: str) -> LoadedModel:
         """The loaded model of `version`: the active one, a cached one, or loaded now (and
-        cached). VersionNotFound, VersionRefused."""
+        cached). VersionNotFound, VersionRefused (at once, while its files are those that
+        were refused), VersionBusy (another version is loading)."""
         active = self._slot.model
         if active is not None and active.version == version:
             return active
+        cached = self._cache.get(version)
+        if cached is not None:
+            self._cache.move_to_end(version)
+            return cached
+        if self._loading.locked() and self._loading_version != version:
+            raise VersionBusy(LOAD_RETRY_AFTER_S)
         async with self._loading:
+            self._loading_version = version
             cached = self._cache.get(version)
             if cached is not None:
                 self._cache.move_to_end(version)
                 return cached
+            signature = await asyncio.to_thread(self._store.signature, version)
+            if signature is not None and self._unloadable.get(version) == signature:
+                raise VersionRefused(version, "refused before, and its files did not change")
             try:
                 model = await self._load(version)
             except VersionRefused as refused:
                 logger.error("Model %s cannot serve: %s", version, refused.reason)
+                if signature is not None:
+                    self._unloadable[version] = signature
                 raise
+            self._unloadable.pop(version, None)
             self._remember(model)
             return model
 
@@ -113,9 +142,12 @@ class VersionRegistry:
         try:
             recorded = await asyncio.to_thread(self._store.active_version)
         except ModelLoadError as error:
-            self._refuse_once(str(error), str(error))
+            self._refuse_once((str(error), None), str(error))
             return
         if recorded is None or recorded == self.active_version:
+            return
+        signature = await asyncio.to_thread(self._store.signature, recorded)
+        if self._refused == (recorded, signature):
             return
         async with self._switching:
             if recorded == self.active_version:
@@ -123,14 +155,15 @@ class VersionRegistry:
             try:
                 model = await self._verified(recorded)
             except VersionNotFound:
-                self._refuse_once(recorded, f"{recorded} is not in {self._store.root}")
+                reason = f"{recorded} is not in {self._store.root}"
+                self._refuse_once((recorded, signature), reason)
                 return
             except VersionRefused as refused:
-                self._refuse_once(recorded, refused.reason)
+                self._refuse_once((recorded, signature), refused.reason)
                 return
             previous = self.active_version
             self._serve(model)
-        self._unservable = None
+        self._refused = None
         logger.info("Following the models folder: serving %s (was %s)", recorded, previous)
 
     async def listing(self) -> ModelVersionList:
@@ -158,14 +191,21 @@ class VersionRegistry:
         cached = cached or self._cache.get(version)
         if cached is None:
             return await self._load(version)
-        artifact = self._store.root / version / ARTIFACT_NAME
+        # Loaded already, but its files are checked again: the record about to name it must
+        # name a version that a restart can load.
+        version_dir = self._store.root / version
+        artifact = version_dir / ARTIFACT_NAME
         try:
+            _, metadata = await asyncio.to_thread(read_metadata, version_dir)
             actual = await asyncio.to_thread(sha256_of, artifact)
+        except ModelLoadError as error:
+            raise VersionRefused(version, str(error)) from None
         except OSError as error:
             raise VersionRefused(version, f"cannot read {artifact}: {error}") from None
-        if actual != cached.metadata.get("artifact_sha256"):
+        recorded = cached.metadata.get("artifact_sha256")
+        if actual != recorded or metadata.artifact_sha256 != recorded:
             self._cache.pop(version, None)
-            raise VersionRefused(version, f"the sha256 of {artifact} changed since it was loaded")
+            raise VersionRefused(version, f"{artifact} or its sha256 changed since it was loaded")
         return cached
 
     async def _load(self, version: str) -> LoadedModel:
@@ -191,9 +231,9 @@ class VersionRegistry:
         while len(self._cache) > self._cache_size:
             self._cache.popitem(last=False)
 
-    def _refuse_once(self, what: str, reason: str) -> None:
-        if self._unservable != what:
-            self._unservable = what
+    def _refuse_once(self, what: tuple[str, tuple[int, ...] | None], reason: str) -> None:
+        if self._refused != what:
+            self._refused = what
             logger.error(
                 "Not following the models folder's active version, %s still serves: %s",
                 self.active_version,

@@ -8,8 +8,10 @@ from predictor.errors import (
     ModelNotReady,
     PredictionFailed,
     TrainingQueueFull,
+    VersionBusy,
     VersionPinned,
 )
+from predictor.schemas import VERSION_PATTERN
 from service_common.errors import INTERNAL_ERROR_DETAIL, ShuttingDown
 from service_common.openapi import (
     PAYLOAD_TOO_LARGE,
@@ -72,15 +74,25 @@ VERSION_INVALID = validation_error_doc(
     {
         "type": "string_pattern_mismatch",
         "loc": ["path", "version"],
-        "msg": "String should match pattern '^v[1-9][0-9]*$'",
-        "ctx": {"pattern": "^v[1-9][0-9]*$"},
+        "msg": f"String should match pattern '{VERSION_PATTERN}'",
+        "ctx": {"pattern": VERSION_PATTERN},
     },
 )
 
 VERSION_PREDICT: ResponseDocs = {
     **PREDICT,
+    422: validation_error_doc(
+        "Invalid body, as for /predict, or a version that is not `v` and a number below a billion.",
+        VERSION_INVALID["content"]["application/json"]["example"]["detail"][0],
+    ),
     404: VERSION_NOT_FOUND,
     409: VERSION_REFUSED,
+    503: error_doc(
+        "No model is loaded yet (start-up training), or another version is being loaded "
+        f"({VersionBusy.detail!r}, with Retry-After): versions load one at a time.",
+        VersionBusy.detail,
+        headers={"Retry-After": {"description": "Seconds", "schema": {"type": "integer"}}},
+    ),
 }
 TRAIN: ResponseDocs = {
     202: ok_doc("Queued; `Location` is the job's URL."),

@@ -8,6 +8,10 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 from predictor.training_config import TrainingParams
 from service_common.schemas import ServiceInfo
 
+VERSION_PATTERN = r"^v[1-9][0-9]{0,8}$"
+"""A model version: `v` and a number below a billion (longer names could not be folder
+names, and are refused rather than looked up)."""
+
 ScoringPath = Literal["compiled", "pipeline"]
 """How the served model scores: arrays compiled from its pipeline, or the pipeline itself."""
 
@@ -124,7 +128,7 @@ class ModelMetadata(BaseModel):
         json_schema_extra={"examples": [MODEL_METADATA_EXAMPLE]},
     )
 
-    version: str = Field(pattern=r"^v[1-9][0-9]*$", examples=["v1"])
+    version: str = Field(pattern=VERSION_PATTERN, examples=["v1"])
     created_at: datetime
     classes: list[str] = Field(examples=[["bird", "cat", "dog", "fish", "rabbit"]])
     metrics: dict[str, Any] = Field(examples=[{"test_accuracy": 0.97, "holdout_accuracy": 0.95}])
@@ -134,7 +138,6 @@ class ModelMetadata(BaseModel):
     config: dict[str, Any]
 
 
-VERSION_PATTERN = r"^v[1-9][0-9]*$"
 ActivationPolicy = Literal["never", "if_better", "always"]
 JobStatus = Literal["queued", "running", "succeeded", "failed"]
 ClassLabel = Annotated[

@@ -23,6 +23,7 @@ from predictor.model_store import ACTIVE_NAME, ModelStore
 from predictor.scoring import ModelSlot
 from predictor.training import load_labelled_texts, train
 from predictor.training_config import TrainingConfig
+from predictor.training_jobs import JOBS_FOLDER
 from service_common.errors import StartupError
 
 logger = logging.getLogger(__name__)
@@ -55,7 +56,8 @@ def plan_startup(settings: Settings, load: bool = True) -> StartupPlan:
     if settings.ADMIN_TOKEN is not None:
         admin_config = config or training_config(settings)
         check_training_data(admin_config)
-        check_writable(store.root)
+        check_writable(store.root, what="trained model versions")
+        check_writable(store.root, JOBS_FOLDER, "training job records")
     if not load:
         return StartupPlan(store, None, config, scoring, admin_config)
     try:
@@ -121,15 +123,16 @@ def check_training_data(config: TrainingConfig) -> None:
             raise StartupError(f"Invalid TRAINING_CONFIG: training data {path} is not a file")
 
 
-def check_writable(models_dir: Path) -> None:
-    """A first version can be published in `models_dir` (created if missing)."""
+def check_writable(models_dir: Path, folder: str = "", what: str = "a first model version") -> None:
+    """`what` can be written in `models_dir`/`folder` (created if missing)."""
+    target = models_dir / folder
     try:
-        models_dir.mkdir(parents=True, exist_ok=True)
-        Path(tempfile.mkdtemp(prefix=".write-check-", dir=models_dir)).rmdir()
+        target.mkdir(parents=True, exist_ok=True)
+        Path(tempfile.mkdtemp(prefix=".write-check-", dir=target)).rmdir()
     except OSError as error:
+        where = f" in {target}" if folder else " there"
         raise StartupError(
-            f"MODEL_DIR={models_dir}: cannot write a first model version there "
-            f"({error.strerror or error})"
+            f"MODEL_DIR={models_dir}: cannot write {what}{where} ({error.strerror or error})"
         ) from None
 
 

@@ -49,7 +49,9 @@ def parse_labelled_texts(raw: bytes) -> LabelledTexts:
 def labelled_texts_csv(texts: list[str], labels: list[str]) -> bytes:
     """The `text,label` CSV that parse_labelled_texts reads back as exactly these rows."""
     buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n")
+    # Every field quoted: unquoted, a text holding a lone "\r" would read back as two rows
+    # (Python 3.11's writer quotes only the delimiter, the quote and "\n" here).
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writerow(["text", "label"])
     writer.writerows(zip(texts, labels, strict=True))
     return buffer.getvalue().encode("utf-8")

@@ -104,7 +104,10 @@ class TrainingConfig(BaseModel):
     def with_params(self, params: "TrainingParams") -> "TrainingConfig":
         """This recipe with the values `params` sets replaced (each already checked)."""
         recipe = self.model_dump(exclude_unset=True)
-        overrides = params.model_dump(exclude_unset=True, exclude={"allow_new_classes"})
+        # null is unset, as the schema's `anyOf [..., null]` says.
+        overrides = params.model_dump(
+            exclude_unset=True, exclude_none=True, exclude={"allow_new_classes"}
+        )
         for key in ("seed",):
             if key in overrides:
                 recipe[key] = overrides[key]

@@ -94,18 +94,22 @@ class JobStore:
     def fail_interrupted(self) -> int:
         """Mark failed every unfinished job that no live process owns; how many there were."""
         failed = 0
-        for job in self.all():
-            if job.status in ("queued", "running") and self._orphaned(job.job_id):
-                self.finish(
-                    job.model_copy(
-                        update={
-                            "status": "failed",
-                            "finished_at": now(),
-                            "error": INTERRUPTED,
-                        }
-                    )
+        for listed in self.all():
+            if listed.status not in ("queued", "running") or not self._orphaned(listed.job_id):
+                continue
+            # Read again now that the lock is ours: its owner may have finished it (and let
+            # the lock go) since the listing read it.
+            job = self.get(listed.job_id)
+            if job is None or job.status not in ("queued", "running"):
+                self._owned.pop(listed.job_id).close()
+                self._lock_path(listed.job_id).unlink(missing_ok=True)
+                continue
+            self.finish(
+                job.model_copy(
+                    update={"status": "failed", "finished_at": now(), "error": INTERRUPTED}
                 )
-                failed += 1
+            )
+            failed += 1
         if failed:
             logger.warning("Marked %d training job(s) failed: %s", failed, INTERRUPTED)
         return failed

@@ -1,17 +1,21 @@
 """The process a training job runs in: what `TrainingQueue` starts, one at a time.
 
     python -m predictor.training_process --config PATH --models-dir PATH --params JSON
-        [--examples CSV] [--nice N]
+        [--examples CSV] [--nice N] [--parent-pid PID]
 
-It lowers its own CPU priority first, so the serving process keeps its latency, then
+It first arranges to be killed when the serving process dies (however it dies: a
+training nobody waits for would publish a version no job records, outside the one
+training slot), and lowers its own CPU priority, so serving keeps its latency; then it
 trains and publishes one version. Success: one JSON line on stdout, `{"version",
 "metrics"}`. Failure: exit status 1 and one line on stderr saying why. Only declarative
 inputs reach it (a checked recipe, parameters and labelled rows), never code.
 """
 
 import argparse
+import ctypes
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -20,6 +24,15 @@ from predictor.training import train
 from predictor.training_config import TrainingConfig, TrainingParams
 
 FAILURE_PREFIX = "TRAINING_FAILED "
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+
+
+def die_with_parent(parent_pid: int) -> None:
+    """SIGKILL this process when `parent_pid` (its parent) dies; exit now if it already did."""
+    if sys.platform == "linux":
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    if os.getppid() != parent_pid:
+        sys.exit(1)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -29,7 +42,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--params", required=True, help="TrainingParams as JSON")
     parser.add_argument("--examples", type=Path, help="extra rows, a text,label CSV")
     parser.add_argument("--nice", type=int, default=0)
+    parser.add_argument("--parent-pid", type=int, help="die when this process does")
     args = parser.parse_args(argv)
+    if args.parent_pid is not None:
+        die_with_parent(args.parent_pid)
     os.nice(args.nice)
     try:
         params = TrainingParams.model_validate_json(args.params)

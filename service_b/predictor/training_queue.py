@@ -35,6 +35,8 @@ RETRY_AFTER_WITHOUT_HISTORY_S = 10
 """Retry-After of a full queue before any job finished (after: the last job's run time)."""
 SINGLE_THREADED = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 """The child's numeric libraries use one thread, so training takes one core, not all."""
+SECRETS = frozenset({"ADMIN_TOKEN"})
+"""Variables the training process does not need and is not given."""
 
 
 class TrainingFailed(Exception):
@@ -70,6 +72,8 @@ class TrainingCommand:
             json.dumps(params),
             "--nice",
             str(self.nice),
+            "--parent-pid",
+            str(os.getpid()),
         ]
         if examples is not None:
             arguments += ["--examples", str(examples)]
@@ -79,7 +83,7 @@ class TrainingCommand:
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             cwd=self.working_dir,
-            env={**os.environ, **SINGLE_THREADED},
+            env=child_environment(),
         )
         try:
             async with asyncio.timeout(self.timeout_s):
@@ -97,6 +101,12 @@ class TrainingCommand:
             return TrainedVersion(version=result["version"], metrics=result["metrics"])
         except (ValueError, IndexError, KeyError, TypeError):
             raise TrainingFailed("the training process gave no result") from None
+
+
+def child_environment() -> dict[str, str]:
+    """This process' environment minus its secrets, with single-threaded numeric libraries."""
+    inherited = {name: value for name, value in os.environ.items() if name.upper() not in SECRETS}
+    return inherited | SINGLE_THREADED
 
 
 async def _kill(child: asyncio.subprocess.Process) -> None:
@@ -228,23 +238,26 @@ class TrainingQueue:
                 await self._fail(job, f"internal error: {type(error).__name__}")
 
     async def _run_job(self, job: TrainingJob) -> None:
-        async with self._training_lock():
-            job = job.model_copy(update={"status": "running", "started_at": now()})
-            await asyncio.to_thread(self._jobs.save, job)
-            logger.info("Training job %s running", job.job_id)
-            started = time.monotonic()
-            examples = self._jobs.examples_path(job.job_id) if job.examples else None
-            try:
-                trained = await self._command.run(job.params, examples)
-            except TrainingFailed as failure:
-                logger.warning("Training job %s failed: %s", job.job_id, failure)
-                await self._fail(job, str(failure))
-                return
-            except asyncio.CancelledError:
-                await asyncio.shield(self._fail(job, SHUT_DOWN))
-                raise
-            finally:
-                self._last_run_s = time.monotonic() - started
+        try:
+            async with self._training_lock():
+                job = job.model_copy(update={"status": "running", "started_at": now()})
+                await asyncio.to_thread(self._jobs.save, job)
+                logger.info("Training job %s running", job.job_id)
+                started = time.monotonic()
+                examples = self._jobs.examples_path(job.job_id) if job.examples else None
+                try:
+                    trained = await self._command.run(job.params, examples)
+                except TrainingFailed as failure:
+                    logger.warning("Training job %s failed: %s", job.job_id, failure)
+                    await self._fail(job, str(failure))
+                    return
+                finally:
+                    self._last_run_s = time.monotonic() - started
+        except asyncio.CancelledError:
+            # Cut short by a shutdown: while training, or while waiting for the training
+            # lock another process holds (then no longer in the queue, still "queued").
+            await asyncio.shield(self._fail(job, SHUT_DOWN))
+            raise
         decision = await self._activate(job.activate, trained)
         done = job.model_copy(
             update={

@@ -102,7 +102,7 @@ class TrainingService:
             else None
         )
         return await self._queue.submit(
-            request.params.model_dump(mode="json", exclude_unset=True),
+            request.params.model_dump(mode="json", exclude_unset=True, exclude_none=True),
             examples_csv,
             len(request.examples),
             request.activate,

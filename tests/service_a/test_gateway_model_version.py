@@ -72,7 +72,9 @@ async def test_unknown_versions_do_not_open_the_breaker(predictor: respx.Router)
     assert response.status_code == 200
 
 
-@pytest.mark.parametrize("version", ["2", "v0", "v01", "V2", "v2/../predict", "", "v1 "])
+@pytest.mark.parametrize(
+    "version", ["2", "v0", "v01", "V2", "v2/../predict", "", "v1 ", "v1234567890"]
+)
 async def test_malformed_version_is_a_422_and_nothing_is_forwarded(
     client: httpx.AsyncClient, predictor: respx.Router, version: str
 ) -> None:

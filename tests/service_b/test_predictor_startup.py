@@ -15,6 +15,7 @@ from predictor.training import train
 from predictor.training_config import TrainingConfig
 from service_common.errors import StartupError
 from tests.support.asgi import serve
+from tests.support.lifecycle import ADMIN_TOKEN
 from tests.support.predictor import settings_with
 from tests.support.tiny_dataset import write_labelled_csv
 
@@ -149,3 +150,24 @@ async def test_service_is_live_but_not_ready_while_it_trains(settings: Settings)
 
     assert (health.status_code, ready.status_code) == (200, 503)
     assert stopper.exit_codes == []
+
+
+def test_model_dir_alone_serves_without_a_training_config(
+    settings: Settings, models_with_versions: Path, tmp_path: Path
+) -> None:
+    plan = plan_startup(settings_with(settings, TRAINING_CONFIG=tmp_path / "nowhere.toml"))
+
+    assert plan.model is not None
+    assert plan.admin_config is None
+
+
+def test_admin_api_without_its_training_config_is_refused(
+    settings: Settings, models_with_versions: Path, tmp_path: Path
+) -> None:
+    # Training jobs start from the recipe: with ADMIN_TOKEN set, it must be there.
+    without_recipe = settings_with(
+        settings, ADMIN_TOKEN=ADMIN_TOKEN, TRAINING_CONFIG=tmp_path / "nowhere.toml"
+    )
+
+    with pytest.raises(StartupError, match=r"^Invalid TRAINING_CONFIG .*nowhere\.toml: cannot"):
+        plan_startup(without_recipe)

@@ -17,7 +17,13 @@ from predictor.config import SERVICE_ROOT, Settings
 from predictor.errors import InvalidTrainingConfig
 from predictor.model import LoadedModel, load_model
 from predictor.model_store import ARTIFACT_NAME, METADATA_NAME, ModelStore, PublishedModel
-from predictor.training import build_pipeline, load_labelled_texts, train
+from predictor.training import (
+    build_pipeline,
+    labelled_texts_csv,
+    load_labelled_texts,
+    parse_labelled_texts,
+    train,
+)
 from predictor.training_config import TrainingConfig
 from tests.support.tiny_dataset import SAMPLE_TEXTS, write_tiny_training_dir
 
@@ -255,3 +261,37 @@ def test_model_trained_by_the_command_predicts_like_one_trained_in_process(
         from_command.pipeline.predict_proba(SAMPLE_TEXTS),
         tiny_model.pipeline.predict_proba(SAMPLE_TEXTS),
     )
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "plain words",
+        'a "quoted", comma text',
+        "two\nlines",
+        "a lone\rcarriage return",
+        "ends with a return\r",
+        "windows\r\nline end",
+        "  spaces around  ",
+        "accents é and emoji 🐱",
+    ],
+)
+def test_labelled_texts_csv_reads_back_as_exactly_its_rows(text: str) -> None:
+    raw = labelled_texts_csv([text, "the next row"], ["cat", "dog"])
+
+    parsed = parse_labelled_texts(raw)
+
+    assert (parsed.texts, parsed.labels) == ([text, "the next row"], ["cat", "dog"])
+    assert parsed.sha256 == hashlib.sha256(raw).hexdigest()
+
+
+def test_training_with_examples_adds_them_to_the_training_side_only(
+    tiny_config: TrainingConfig, models_dir: Path, tiny_published: PublishedModel
+) -> None:
+    examples = labelled_texts_csv(["a hamster runs", "a kitten naps"], ["rabbit", "cat"])
+
+    published = train(tiny_config, ModelStore(models_dir), examples)
+
+    metrics, without = published.metadata["metrics"], tiny_published.metadata["metrics"]
+    assert metrics["train_size"] == without["train_size"] + 2
+    assert (metrics["test_size"], metrics["examples"]) == (without["test_size"], 2)
