@@ -181,7 +181,8 @@ class TrainingQueue:
         self._queue_size = queue_size
         self._lock_poll_s = lock_poll_s
         self._queue: asyncio.Queue[TrainingJob] = asyncio.Queue()
-        self._waiting = 0  # accepted, not yet started: counted before any await
+        self._waiting = 0  # accepted, not yet taken by the runner: counted before any await
+        self._busy = False  # the runner has a job (running, or waiting for the lock)
         self._last_run_s: float | None = None
         self._worker: asyncio.Task[None] | None = None
 
@@ -206,7 +207,9 @@ class TrainingQueue:
         activate: ActivationPolicy,
     ) -> TrainingJob:
         """Queue a job (TrainingQueueFull when TRAIN_QUEUE_SIZE wait already)."""
-        if self._waiting >= self._queue_size:
+        # While the runner is idle, one of the accepted jobs is about to be its job, not a
+        # waiting one: back-to-back requests are not refused for the moment in between.
+        if self._waiting >= self._queue_size + (0 if self._busy else 1):
             raise TrainingQueueFull(self._retry_after_s())
         self._waiting += 1
         try:
@@ -229,6 +232,7 @@ class TrainingQueue:
         while True:
             job = await self._queue.get()
             self._waiting -= 1
+            self._busy = True
             try:
                 await self._run_job(job)
             except asyncio.CancelledError:
@@ -236,6 +240,8 @@ class TrainingQueue:
             except Exception as error:  # a job's bug must not stop the queue
                 logger.exception("Training job %s failed unexpectedly", job.job_id)
                 await self._fail(job, f"internal error: {type(error).__name__}")
+            finally:
+                self._busy = False
 
     async def _run_job(self, job: TrainingJob) -> None:
         try:

@@ -198,6 +198,15 @@ async def test_job_beyond_train_queue_size_is_answered_429_with_retry_after(
     assert refused.headers["retry-after"] == str(RETRY_AFTER_WITHOUT_HISTORY_S)
 
 
+async def test_jobs_sent_back_to_back_to_an_idle_queue_are_both_accepted(
+    blocked_client: httpx.AsyncClient,
+) -> None:
+    first, second = await submit(blocked_client), await submit(blocked_client)
+
+    assert (first.status_code, second.status_code) == (202, 202)
+    assert (await submit(blocked_client)).status_code == 429
+
+
 async def test_refused_job_is_not_recorded(blocked_client: httpx.AsyncClient) -> None:
     accepted = [await running_job(blocked_client), (await submit(blocked_client)).json()["job_id"]]
     await submit(blocked_client)
