@@ -32,6 +32,7 @@ class Answer:
     status: int  # 0: no answer; `error` says why
     latency_s: float
     error: str = ""  # "refused", "reset", "timeout" or "other"
+    body: bytes = b""  # kept when the probe keeps bodies
 
 
 def error_kind(error: Exception) -> str:
@@ -53,6 +54,7 @@ class Probe:
     path: str
     body: bytes | None = None
     interval_s: float = PROBE_INTERVAL_S
+    keep_bodies: bool = False
     answers: list[Answer] = field(default_factory=list)
     _stop: threading.Event = field(default_factory=threading.Event)
     _thread: threading.Thread | None = None
@@ -75,16 +77,17 @@ class Probe:
             try:
                 connection.request(self.method, self.path, body=self.body, headers=headers)
                 response = connection.getresponse()
-                response.read()
+                body = response.read()
                 status = response.status
                 if response.getheader("connection", "").lower() == "close":
                     connection.close()
             except (OSError, http.client.HTTPException) as error:
-                status, kind = 0, error_kind(error)
+                status, kind, body = 0, error_kind(error), b""
                 connection.close()
             else:
                 kind = ""
-            self.answers.append(Answer(started, status, time.monotonic() - started, kind))
+            kept = body if self.keep_bodies else b""
+            self.answers.append(Answer(started, status, time.monotonic() - started, kind, kept))
             self._stop.wait(self.interval_s)
         connection.close()
 

@@ -2,8 +2,9 @@
 serving while a training job runs, and how long an activation takes.
 
 The predictor here runs 2 workers on one models folder, so an activation answered by one
-worker reaches the other through the folder's record (MODEL_POLL_S): the phase checks
-that every answer sent MODEL_POLL_S after an activation carries the new version.
+worker reaches the other through the folder's record (MODEL_POLL_S): a probe (chaos.Probe,
+keeping the bodies) records which version each answer names, and the phase checks that
+every answer sent MODEL_POLL_S after an activation carries the new version.
 """
 
 import http.client
@@ -15,7 +16,6 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,52 +32,17 @@ ACTIVATION_LOAD_S = 30.0
 ACTIVATION_EVERY_S = 2.0
 TRAINING_SLICES = 4
 READY_TIMEOUT_S = 300.0
-VERSION_PROBE_INTERVAL_S = 0.02
+PROBE_BODY = json.dumps({"data": "my cat purrs on the sofa"}).encode()
 
 
-@dataclass
-class VersionAnswer:
-    sent_at: float
-    status: int
-    version: str | None
-
-
-@dataclass
-class VersionProbe:
-    """One forwarded request every VERSION_PROBE_INTERVAL_S, recording the version that
-    answered, on its own connection, in a thread."""
-
-    port: int
-    answers: list[VersionAnswer] = field(default_factory=list)
-    _stop: threading.Event = field(default_factory=threading.Event)
-    _thread: threading.Thread | None = None
-
-    def __enter__(self) -> "VersionProbe":
-        self._thread = threading.Thread(target=self._run, daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        self._stop.set()
-        assert self._thread is not None
-        self._thread.join()
-
-    def _run(self) -> None:
-        body = json.dumps({"data": "my cat purrs on the sofa"})
-        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=15)
-        while not self._stop.is_set():
-            sent_at = time.monotonic()
-            try:
-                connection.request("POST", "/process", body, {"Content-Type": "application/json"})
-                response = connection.getresponse()
-                answer = json.loads(response.read())
-                version = (answer.get("model_prediction") or {}).get("model_version")
-                self.answers.append(VersionAnswer(sent_at, response.status, version))
-            except (OSError, http.client.HTTPException, ValueError):
-                connection.close()
-                self.answers.append(VersionAnswer(sent_at, 0, None))
-            self._stop.wait(VERSION_PROBE_INTERVAL_S)
-        connection.close()
+def version_of(answer: chaos.Answer) -> str | None:
+    """The model version a forwarded answer names, if it is one."""
+    try:
+        prediction = json.loads(answer.body).get("model_prediction") or {}
+    except (ValueError, AttributeError):
+        return None
+    version = prediction.get("model_version")
+    return version if isinstance(version, str) else None
 
 
 def admin_call(port: int, method: str, path: str, body: dict[str, Any] | None = None) -> Any:
@@ -137,9 +102,10 @@ def lifecycle_services(
 
 
 def activation_idle(predictor: ServiceProcess) -> dict[str, float]:
-    """Seconds to activate v2, never loaded yet, and then v1, still loaded, with no load."""
+    """Seconds to activate v1, never loaded yet (the predictor starts on the newest, v2),
+    and then v2, still loaded, with no load."""
     timings = {}
-    for name, version in (("first_load_s", "v2"), ("already_loaded_s", "v1")):
+    for name, version in (("first_load_s", "v1"), ("already_loaded_s", "v2")):
         sent = time.monotonic()
         admin_call(predictor.port, "POST", f"/models/{version}/activate")
         timings[name] = round(time.monotonic() - sent, 4)
@@ -154,7 +120,7 @@ def activation_under_load(
     every ACTIVATION_EVERY_S; then which answers still carried the old version."""
     activations: list[dict[str, Any]] = []
     with (
-        VersionProbe(gateway.port) as probe,
+        chaos.Probe(gateway.port, "POST", "/process", PROBE_BODY, keep_bodies=True) as probe,
         chaos.wrk_in_background(
             gateway.url + "/process", forward, 16, ACTIVATION_LOAD_S
         ) as summary,
@@ -179,12 +145,12 @@ def activation_under_load(
     for current, following in zip(activations, [*activations[1:], None], strict=True):
         window_end = following["sent_at"] if following else float("inf")
         for answer in probe.answers:
-            if not current["done_at"] <= answer.sent_at < window_end:
+            if not current["done_at"] <= answer.at < window_end:
                 continue
-            old = answer.version != current["version"]
+            old = version_of(answer) != current["version"]
             if old:
-                slowest = max(slowest, answer.sent_at - current["done_at"])
-            if answer.sent_at >= current["done_at"] + MODEL_POLL_S:
+                slowest = max(slowest, answer.at - current["done_at"])
+            if answer.at >= current["done_at"] + MODEL_POLL_S:
                 checked += 1
                 stale += old
     statuses = load["statuses"]
@@ -278,7 +244,7 @@ def lifecycle_phases(
     )
     predict = chaos.status_script([json.dumps({"input": t}) for t in texts], out, "lifecycle_pr")
     with lifecycle_services(out, models, common_env) as (predictor, gateway):
-        print("  activation with no load, then v1 and v2 in turn every 2 s under c=16")
+        print("  activation with no load, then v1 and v2 in turn every 2 s under c=16", flush=True)
         activation = {
             "idle": activation_idle(predictor),
             **activation_under_load(predictor, gateway, forward),

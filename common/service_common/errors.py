@@ -39,6 +39,19 @@ class ServiceError(Exception):
         return {"detail": self.detail}
 
 
+class RetryLater(ServiceError):
+    """An error the same request may get past later: its answer says when, in Retry-After."""
+
+    def __init__(self, retry_after: int) -> None:
+        """`retry_after`: seconds."""
+        super().__init__()
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(self.retry_after)}
+
+
 class ShuttingDown(ServiceError):
     """The service is finishing its last requests before it exits (graceful shutdown)."""
 

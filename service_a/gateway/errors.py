@@ -6,22 +6,14 @@ detail and headers; the cause is logged where the error is raised.
 
 from typing import Any
 
-from service_common.errors import ServiceError
+from service_common.errors import RetryLater, ServiceError
 
 
-class PredictorUnavailable(ServiceError):
+class PredictorUnavailable(RetryLater):
     """The predictor cannot be reached (connection refused, DNS failure, connect timeout)."""
 
     status_code = 503
     detail = "Service B is unavailable"
-
-    def __init__(self, retry_after: int) -> None:
-        super().__init__()
-        self.retry_after = retry_after
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after)}
 
 
 class PredictorNotReady(PredictorUnavailable):

@@ -3,7 +3,7 @@
 
 from typing import Any
 
-from service_common.errors import ServiceError, StartupError
+from service_common.errors import RetryLater, ServiceError, StartupError
 
 
 class ModelNotReady(ServiceError):
@@ -78,20 +78,12 @@ class VersionPinned(ServiceError):
     detail = "MODEL_VERSION pins the served version; unset it to activate versions"
 
 
-class VersionBusy(ServiceError):
+class VersionBusy(RetryLater):
     """Another version is being loaded for `/models/{version}/predict`: loads are one at a
     time, so that clients naming many versions cannot take the service's CPU."""
 
     status_code = 503
     detail = "Another model version is being loaded; retry shortly"
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__()
-        self.retry_after_s = retry_after_s
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_s)}
 
 
 class JobNotFound(ServiceError):
@@ -99,19 +91,11 @@ class JobNotFound(ServiceError):
     detail = "Training job not found"
 
 
-class TrainingQueueFull(ServiceError):
+class TrainingQueueFull(RetryLater):
     """TRAIN_QUEUE_SIZE jobs already wait for the one running."""
 
     status_code = 429
     detail = "Training queue is full; retry later"
-
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__()
-        self.retry_after_s = retry_after_s
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"Retry-After": str(self.retry_after_s)}
 
 
 class AdminDisabled(ServiceError):

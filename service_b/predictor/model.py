@@ -1,6 +1,5 @@
 """The served model: loading a version once it is verified, and scoring texts with it."""
 
-import json
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
@@ -16,7 +15,7 @@ from sklearn.pipeline import Pipeline
 from predictor.artifact import load_pipeline
 from predictor.compiled import CompiledPipeline
 from predictor.errors import ModelLoadError, UnsupportedPipeline
-from predictor.model_store import ARTIFACT_NAME, METADATA_NAME, sha256_of
+from predictor.model_store import ARTIFACT_NAME, METADATA_NAME, read_metadata_file, sha256_of
 from predictor.schemas import ModelMetadata, ScoringPath
 from predictor.verification import TOLERANCE, compare, load_sample
 from service_common.errors import describe_validation_error
@@ -160,12 +159,7 @@ def with_compiled_path(model: LoadedModel, scoring: ScoringOptions) -> LoadedMod
 def read_metadata(version_dir: Path) -> tuple[dict[str, Any], ModelMetadata]:
     """The metadata as written, and as checked against the schema /model answers with."""
     path = version_dir / METADATA_NAME
-    try:
-        raw = json.loads(path.read_text())
-    except (OSError, ValueError) as error:
-        raise ModelLoadError(f"Unreadable metadata {path}: {error}") from error
-    if not isinstance(raw, dict):
-        raise ModelLoadError(f"Invalid metadata {path}: not a JSON object")
+    raw = read_metadata_file(version_dir)
     try:
         metadata = ModelMetadata.model_validate(raw)
     except ValidationError as error:

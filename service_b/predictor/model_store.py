@@ -84,14 +84,7 @@ class ModelStore:
 
     def metadata(self, version: str) -> dict[str, Any]:
         """A published version's metadata as written (ModelLoadError if unreadable)."""
-        path = self.root / version / METADATA_NAME
-        try:
-            record = json.loads(path.read_text())
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(f"Unreadable metadata {path}: {error}") from None
-        if not isinstance(record, dict):
-            raise ModelLoadError(f"Invalid metadata {path}: not a JSON object")
-        return record
+        return read_metadata_file(self.root / version)
 
     def active_version(self) -> str | None:
         """The version recorded as active, or None when none was ever activated.
@@ -190,3 +183,15 @@ def write_atomically(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(temporary)
         raise
+
+
+def read_metadata_file(version_dir: Path) -> dict[str, Any]:
+    """The JSON object in a version's metadata file (ModelLoadError if it is not one)."""
+    path = version_dir / METADATA_NAME
+    try:
+        record = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ModelLoadError(f"Unreadable metadata {path}: {error}") from None
+    if not isinstance(record, dict):
+        raise ModelLoadError(f"Invalid metadata {path}: not a JSON object")
+    return record
