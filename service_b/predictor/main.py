@@ -24,7 +24,7 @@ from predictor.startup import (
 )
 from predictor.training_jobs import JobStore
 from predictor.training_queue import TrainingCommand, TrainingQueue
-from predictor.training_service import TrainingService
+from predictor.training_service import ShippedData, TrainingService
 from service_common.app import create_service_app
 from service_common.draining import Draining
 from service_common.errors import StartupError
@@ -154,8 +154,9 @@ async def training_service_for(
         nice=settings.TRAIN_NICE,
     )
     queue = TrainingQueue(jobs, versions, command, settings.TRAIN_QUEUE_SIZE, settings.MODEL_POLL_S)
+    shipped = await asyncio.to_thread(ShippedData.of, startup.admin_config)
     async with queue:
-        yield TrainingService(queue, jobs, startup.admin_config, versions, settings)
+        yield TrainingService(queue, jobs, startup.admin_config, versions, settings, shipped)
 
 
 def checked_app(settings: Settings, stopper: ServerStopper | None) -> FastAPI:

@@ -2,6 +2,9 @@
 served model's classes, queue it, and read job records back."""
 
 import asyncio
+import math
+from collections import Counter
+from dataclasses import dataclass
 
 from pydantic import ValidationError
 
@@ -9,11 +12,25 @@ from predictor.config import Settings
 from predictor.errors import JobNotFound, ModelNotReady
 from predictor.model_versions import VersionRegistry
 from predictor.schemas import TrainingJob, TrainingJobs, TrainRequest
-from predictor.training import labelled_texts_csv
+from predictor.training import labelled_texts_csv, load_labelled_texts
 from predictor.training_config import TrainingConfig
 from predictor.training_jobs import JobStore
 from predictor.training_queue import TrainingQueue
 from service_common.errors import InvalidField
+
+
+@dataclass(frozen=True)
+class ShippedData:
+    """The size of the recipe's training data: what decides whether a split can work."""
+
+    rows: int
+    classes: int
+
+    @classmethod
+    def of(cls, config: TrainingConfig) -> "ShippedData":
+        """Read the recipe's training data (blocking)."""
+        labels = Counter(load_labelled_texts(config.resolve(config.data.train_path)).labels)
+        return cls(sum(labels.values()), len(labels))
 
 
 class TrainingService:
@@ -26,8 +43,10 @@ class TrainingService:
         config: TrainingConfig,
         registry: VersionRegistry,
         settings: Settings,
+        shipped: ShippedData,
     ) -> None:
         self._queue = queue
+        self._shipped = shipped
         self._jobs = jobs
         self._config = config
         self._registry = registry
@@ -84,12 +103,39 @@ class TrainingService:
                     f"(it has: {', '.join(self._config.features)})",
                 )
         try:
-            self._config.with_params(request.params)
+            config = self._config.with_params(request.params)
         except ValidationError as error:
             [problem, *_] = error.errors(include_url=False)
             raise InvalidField(
                 ("params", *problem["loc"]), problem["type"], problem["msg"]
             ) from None
+        self._check_split(config, len(request.examples))
+
+    def _check_split(self, config: TrainingConfig, examples: int) -> None:
+        """Refuse what scikit-learn would refuse once the job runs: a stratified split
+        needs a row of each class on both sides, and a min_df above the number of
+        training texts leaves no feature."""
+        rows, classes = self._shipped.rows, self._shipped.classes
+        fraction = config.data.test_fraction
+        test = math.ceil(fraction * rows)
+        train = rows - test
+        if test < classes or train < classes:
+            raise InvalidField(
+                ("params", "test_fraction"),
+                "split_impossible",
+                f"test_fraction {fraction:g} splits the {rows} training rows into {train} to "
+                f"train on and {test} to test; each side needs at least one of each of the "
+                f"{classes} classes",
+            )
+        texts = train + examples
+        for name, feature in config.features.items():
+            if feature.min_df > texts:
+                raise InvalidField(
+                    ("params", "features", name, "min_df"),
+                    "min_df_too_large",
+                    f"min_df {feature.min_df} is above the {texts} texts trained on: "
+                    "no feature would be kept",
+                )
 
     async def submit(self, request: TrainRequest) -> TrainingJob:
         self.check(request)

@@ -176,3 +176,25 @@ async def test_null_params_are_unset_as_the_schema_says(admin_client: httpx.Asyn
     assert response.status_code == 202, response.text
     assert "C" not in response.json()["params"]
     assert "seed" not in response.json()["params"]
+
+
+@pytest.mark.parametrize("fraction", [1e-9, 0.999])
+async def test_test_fraction_that_leaves_a_side_of_the_split_without_a_class_is_422(
+    admin_client: httpx.AsyncClient, fraction: float
+) -> None:
+    error = first_error(await train(admin_client, {"params": {"test_fraction": fraction}}))
+
+    assert error["loc"] == ["body", "params", "test_fraction"]
+    assert error["type"] == "split_impossible"
+    assert "each side needs at least one of each of the" in error["msg"]
+
+
+async def test_min_df_above_the_texts_trained_on_is_422(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    body = {"params": {"features": {"word": {"min_df": 1_000_000}}}}
+
+    error = first_error(await train(admin_client, body))
+
+    assert error["loc"] == ["body", "params", "features", "word", "min_df"]
+    assert error["type"] == "min_df_too_large"

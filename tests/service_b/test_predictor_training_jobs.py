@@ -2,6 +2,7 @@
 how they fail (the training's own error, TRAIN_TIMEOUT_S, a shutdown), the bounded queue,
 and reading the records back."""
 
+import math
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -11,8 +12,10 @@ import pytest
 from predictor.config import Settings
 from predictor.main import create_app
 from predictor.model_store import ModelStore
+from predictor.training_config import TrainingConfig
 from predictor.training_jobs import JobStore
 from predictor.training_queue import RETRY_AFTER_WITHOUT_HISTORY_S, SHUT_DOWN
+from predictor.training_service import ShippedData
 from tests.support.asgi import serve
 from tests.support.lifecycle import (
     ADMIN_HEADERS,
@@ -107,10 +110,16 @@ async def test_activate_never_publishes_the_version_without_serving_it(
 
 
 async def test_failed_training_is_reported_in_the_job_on_one_line(
-    admin_client: httpx.AsyncClient, models_with_versions: Path
+    admin_client: httpx.AsyncClient, models_with_versions: Path, tiny_config: TrainingConfig
 ) -> None:
-    # Valid params, but no word is in 1000 of the tiny dataset's texts.
-    job = await finished_job(admin_client, {"params": {"features": {"word": {"min_df": 1000}}}})
+    # Valid params (min_df is not above the texts trained on), but no word or character
+    # n-gram is in all of the tiny dataset's training texts: scikit-learn keeps none.
+    shipped = ShippedData.of(tiny_config)
+    trained_on = shipped.rows - math.ceil(tiny_config.data.test_fraction * shipped.rows)
+    every_text = {"ngram_range": [3, 3], "min_df": trained_on}
+    body = {"params": {"features": {"word": every_text, "char": every_text}}}
+
+    job = await finished_job(admin_client, body)
 
     assert job["status"] == "failed"
     assert job["error"].startswith("ValueError: ")
