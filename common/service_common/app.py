@@ -10,7 +10,7 @@ logo by the docs pages' Content-Security-Policy (see `service_common.middleware`
 """
 
 import gc
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar, cast
 
@@ -34,13 +34,14 @@ def create_service_app(
     router: APIRouter,
     lifespan: Callable[[FastAPI], AbstractAsyncContextManager[Any]],
     max_body_bytes: int,
-    body_example: str,
+    body_examples: Mapping[str, str],
     freeze_gc_after_startup: bool = False,
 ) -> FastAPI:
     """A service's app: its routes and lifespan, with what every service has around them.
 
-    `body_example` is a valid body of the main route, quoted in the 422 answered to a
-    body that is not a JSON object. `freeze_gc_after_startup` is for a process that serves
+    `body_examples` holds a valid body per route path (the first: the main route's, for
+    any other route with a body), quoted in the 422 answered to a body that is not a JSON
+    object. `freeze_gc_after_startup` is for a process that serves
     one app for its whole life (not for tests, which build many).
     """
 
@@ -65,7 +66,7 @@ def create_service_app(
         middleware=standard_middleware(max_body_bytes),
     )
     app.include_router(router)
-    register_error_handlers(app, body_example)
+    register_error_handlers(app, body_examples)
     return app
 
 

@@ -4,6 +4,7 @@ Each error a client can see carries its status code and a fixed public detail; t
 (exception class, message, host, port) goes to the log only, never into a response body.
 """
 
+from collections.abc import Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -134,18 +135,24 @@ def validation_error_response(items: list[dict[str, Any]]) -> JSONResponse:
     return JSONResponse(status_code=422, content={"detail": jsonable_encoder(items)})
 
 
-def register_error_handlers(app: FastAPI, body_example: str) -> None:
+def register_error_handlers(app: FastAPI, body_examples: Mapping[str, str]) -> None:
     """Map every error to its status: 422 lists for bad requests, `{"detail": ...}` otherwise.
 
-    `body_example` is a valid body of the service's main route, quoted in the 422 for a
-    body that is not a JSON object (the usual cause is a missing Content-Type).
+    `body_examples` holds a valid body per route path (the first: the main route's, for
+    any other), quoted in the 422 for a body that is not a JSON object (the usual cause is
+    a missing Content-Type).
     """
-    not_a_json_object = (
-        f"Body must be a JSON object such as {body_example}, "
-        "sent with Content-Type: application/json"
-    )
+    main_example = next(iter(body_examples.values()))
 
-    async def request_invalid(_: Request, error: Exception) -> JSONResponse:
+    def not_a_json_object(request: Request) -> str:
+        route_path = getattr(request.scope.get("route"), "path", "")
+        example = body_examples.get(route_path, main_example)
+        return (
+            f"Body must be a JSON object such as {example}, "
+            "sent with Content-Type: application/json"
+        )
+
+    async def request_invalid(request: Request, error: Exception) -> JSONResponse:
         # FastAPI's format minus the echoed input (it can be a megabyte).
         assert isinstance(error, RequestValidationError)
         items = []
@@ -155,7 +162,7 @@ def register_error_handlers(app: FastAPI, body_example: str) -> None:
                 "model_attributes_type",
                 "model_type",
             ):
-                item["msg"] = not_a_json_object
+                item["msg"] = not_a_json_object(request)
             items.append(item)
         return validation_error_response(items)
 

@@ -88,7 +88,7 @@ def create_app(
         router=router,
         lifespan=lifespan,
         max_body_bytes=settings.MAX_BODY_BYTES,
-        body_example=BODY_EXAMPLE,
+        body_examples={"/process": BODY_EXAMPLE},
         freeze_gc_after_startup=served,
     )
 

@@ -36,6 +36,7 @@ logger = logging.getLogger(__name__)
 API_VERSION = "1.0.0"
 LOGGERS = ("predictor",)
 BODY_EXAMPLE = '{"input": "my cat purrs"}'
+TRAIN_BODY_EXAMPLE = '{"params": {"C": 5.0}, "activate": "if_better"}'
 
 DESCRIPTION = """
 The ML predictor of the two-service lab: a scikit-learn text classifier (TF-IDF + logistic
@@ -133,7 +134,7 @@ def create_app(
         router=router,
         lifespan=lifespan,
         max_body_bytes=settings.MAX_BODY_BYTES,
-        body_example=BODY_EXAMPLE,
+        body_examples={"/predict": BODY_EXAMPLE, "/train": TRAIN_BODY_EXAMPLE},
         freeze_gc_after_startup=served,
     )
 

@@ -198,3 +198,13 @@ async def test_min_df_above_the_texts_trained_on_is_422(
 
     assert error["loc"] == ["body", "params", "features", "word", "min_df"]
     assert error["type"] == "min_df_too_large"
+
+
+@pytest.mark.parametrize("body", [[], "params", 5])
+async def test_body_that_is_not_an_object_is_422_quoting_a_training_body(
+    admin_client: httpx.AsyncClient, body: Any
+) -> None:
+    error = first_error(await train(admin_client, body))
+
+    assert error["loc"] == ["body"]
+    assert '{"params": {"C": 5.0}, "activate": "if_better"}' in error["msg"]
