@@ -54,7 +54,10 @@ class TrainingService:
         self._max_input_chars = settings.MAX_INPUT_CHARS
 
     def check(self, request: TrainRequest) -> None:
-        """Raise InvalidField for what the schema alone cannot check."""
+        """Raise InvalidField for what the schema alone cannot check; ModelNotReady while
+        the first version trains (a job would race it to be served)."""
+        if self._registry.active_model is None:
+            raise ModelNotReady()
         if len(request.examples) > self._max_examples:
             raise InvalidField(
                 "examples",
@@ -80,8 +83,7 @@ class TrainingService:
         if request.params.allow_new_classes or not request.examples:
             return
         model = self._registry.active_model
-        if model is None:
-            raise ModelNotReady()
+        assert model is not None, "checked first"
         classes = [str(label) for label in model.metadata.get("classes", [])]
         for index, example in enumerate(request.examples):
             if example.label not in classes:

@@ -8,7 +8,17 @@ import httpx
 import pytest
 
 from predictor.config import Settings
+from predictor.errors import ModelNotReady
 from predictor.main import create_app
+from predictor.model import ScoringOptions
+from predictor.model_store import ModelStore
+from predictor.model_versions import VersionRegistry
+from predictor.schemas import TrainRequest
+from predictor.scoring import ModelSlot
+from predictor.training_config import TrainingConfig
+from predictor.training_jobs import JobStore
+from predictor.training_queue import TrainingCommand, TrainingQueue
+from predictor.training_service import ShippedData, TrainingService
 from tests.support.asgi import serve
 from tests.support.lifecycle import ADMIN_HEADERS
 from tests.support.predictor import settings_with
@@ -208,3 +218,18 @@ async def test_body_that_is_not_an_object_is_422_quoting_a_training_body(
 
     assert error["loc"] == ["body"]
     assert '{"params": {"C": 5.0}, "activate": "if_better"}' in error["msg"]
+
+
+def test_training_request_while_the_first_version_trains_is_503(
+    settings: Settings, tiny_config: TrainingConfig, models_dir: Path
+) -> None:
+    registry = VersionRegistry(ModelStore(models_dir), ModelSlot(), ScoringOptions(), 0)
+    jobs = JobStore(models_dir)
+    command = TrainingCommand(tiny_config.base_dir, models_dir, models_dir, 1.0, 0)
+    queue = TrainingQueue(jobs, registry, command, 1, 1.0)
+    service = TrainingService(
+        queue, jobs, tiny_config, registry, settings, ShippedData.of(tiny_config)
+    )
+
+    with pytest.raises(ModelNotReady):
+        service.check(TrainRequest())
