@@ -12,7 +12,8 @@ is logged, never returned to the client):
   -> PredictorUnavailable (503 with Retry-After);
 - connected, but no answer within the read timeout -> PredictorTimeout (504);
 - for a named model version, B answering 404 or 409 -> ModelVersionNotFound (404) or
-  ModelVersionRefused (409);
+  ModelVersionRefused (409); its 503 (another version is loading) is a 503 that does not
+  count against the breaker;
 - any other status, an answer that is not HTTP or stops half-way, a body that is not
   JSON or not a prediction -> PredictorBadResponse (502).
 Connect failures, resets, timeouts and 503s count against the breaker; odd answers do not.
@@ -198,7 +199,12 @@ class PredictorClient:
             raise self._error_for(failed, request) from failed
         if response.status_code == 503:
             if breaker is not None:
-                breaker.record_failure()
+                # A named version's 503 is about that version (service B loads one at a
+                # time): it must not open the breaker for every other call.
+                if model_version is None:
+                    breaker.record_failure()
+                else:
+                    breaker.record_neutral()
             logger.warning("Predictor answered 503 (not ready or overloaded)")
             raise PredictorUnavailable(self._retry_after)
         if breaker is not None:

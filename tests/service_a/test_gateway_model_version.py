@@ -104,3 +104,23 @@ async def test_version_route_keeps_a_base_url_path() -> None:
 
     assert response.status_code == 200
     assert route.call_count == 1
+
+
+async def test_a_busy_version_is_a_503_that_does_not_open_the_breaker(
+    predictor: respx.Router,
+) -> None:
+    predictor.post("/models/v7/predict").respond(
+        503, json={"detail": "busy"}, headers={"Retry-After": "1"}
+    )
+    predictor.post("/predict").respond(200, json=PREDICTION)
+    settings = make_settings(BREAKER_FAILURES=2)
+    app = create_app(settings, transport=httpx.MockTransport(predictor.async_handler))
+    async with serve(app) as client:
+        busy = [
+            await client.post("/process", json={**VERSIONED, "model_version": "v7"})
+            for _ in range(5)
+        ]
+        response = await client.post("/process", json={"data": "cat image data"})
+
+    assert {answer.status_code for answer in busy} == {503}
+    assert response.status_code == 200
