@@ -18,6 +18,7 @@ from fastapi import APIRouter, FastAPI, Request
 from fastapi_offline import FastAPIOffline
 
 from service_common.errors import register_error_handlers
+from service_common.metrics import metrics_router
 from service_common.middleware import standard_middleware
 
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
@@ -36,13 +37,17 @@ def create_service_app(
     max_body_bytes: int,
     body_examples: Mapping[str, str],
     freeze_gc_after_startup: bool = False,
+    metrics_enabled: bool = False,
+    tracing_enabled: bool = False,
 ) -> FastAPI:
     """A service's app: its routes and lifespan, with what every service has around them.
 
     `body_examples` holds a valid body per route path (the first: the main route's, for
     any other route with a body), quoted in the 422 answered to a body that is not a JSON
     object. `freeze_gc_after_startup` is for a process that serves
-    one app for its whole life (not for tests, which build many).
+    one app for its whole life (not for tests, which build many). `metrics_enabled` adds
+    `GET /metrics` and the HTTP metrics, `tracing_enabled` the trace context; both read
+    what the lifespan yields (`service_common.observability.ObservabilityState`).
     """
 
     @asynccontextmanager
@@ -63,9 +68,13 @@ def create_service_app(
         openapi_tags=tags,
         swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
         lifespan=lifespan_then_freeze,
-        middleware=standard_middleware(max_body_bytes),
+        middleware=standard_middleware(
+            max_body_bytes, metrics_enabled=metrics_enabled, tracing_enabled=tracing_enabled
+        ),
     )
     app.include_router(router)
+    if metrics_enabled:
+        app.include_router(metrics_router)
     register_error_handlers(app, body_examples)
     return app
 

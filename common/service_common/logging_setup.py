@@ -11,11 +11,12 @@ from contextvars import ContextVar
 from typing import Any, TextIO
 
 from service_common.settings import LogFormat
+from service_common.tracing import current_trace_id
 
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 """Id of the request being served; set by the request-id middleware, "-" outside requests."""
 
-TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s %(trace_id)s] %(message)s"
 
 # Control characters (C0, DEL, C1) and the Unicode line/paragraph separators could end a
 # log line early or rewrite a terminal; format characters (Unicode category Cf: bidi
@@ -73,15 +74,18 @@ def current_request_id() -> str:
 
 
 class RequestIdFilter(logging.Filter):
-    """Adds `request_id` (from the context of the running request) to every record."""
+    """Adds `request_id` and `trace_id` (from the context of the running request, "-"
+    outside one) to every record."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
+        record.trace_id = current_trace_id()
         return True
 
 
 class TextFormatter(logging.Formatter):
-    """`time LEVEL logger [request-id] message`, with control characters in the message escaped."""
+    """`time LEVEL logger [request-id trace-id] message`, with control characters in the
+    message escaped."""
 
     def __init__(self) -> None:
         super().__init__(TEXT_FORMAT)
@@ -92,7 +96,8 @@ class TextFormatter(logging.Formatter):
 
 
 class JsonFormatter(logging.Formatter):
-    """One JSON object per line: time, level, logger, request_id, message and any extras."""
+    """One JSON object per line: time, level, logger, request_id, trace_id, message and any
+    extras."""
 
     def format(self, record: logging.LogRecord) -> str:
         entry: dict[str, Any] = {
@@ -100,6 +105,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "request_id": getattr(record, "request_id", request_id_var.get()),
+            "trace_id": getattr(record, "trace_id", current_trace_id()),
             "message": record.getMessage(),
         }
         for key, value in vars(record).items():

@@ -1,6 +1,6 @@
 """Pure ASGI middleware of both services: request ids, unexpected errors, the request body
-limit and the docs pages' Content-Security-Policy. `standard_middleware` lists them in
-the order they wrap the app."""
+limit and the docs pages' Content-Security-Policy (the trace context and the metrics
+have their own modules). `standard_middleware` lists them in the order they wrap the app."""
 
 import logging
 import re
@@ -12,6 +12,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_common.errors import INTERNAL_ERROR_DETAIL, PayloadTooLarge, error_response
 from service_common.logging_setup import request_id_var
+from service_common.metrics import HttpMetricsMiddleware
+from service_common.tracing import TraceContextMiddleware
 
 logger = logging.getLogger(__name__)
 
@@ -28,14 +30,20 @@ CONTENT_SECURITY_POLICY = (
 )
 
 
-def standard_middleware(max_body_bytes: int) -> list[Middleware]:
+def standard_middleware(
+    max_body_bytes: int, *, metrics_enabled: bool = False, tracing_enabled: bool = False
+) -> list[Middleware]:
     """The middleware stack of every service, outermost first.
 
     The request id is outermost, so every response, even a 500 or a 413, carries it and
-    every log line about the request shows it.
+    every log line about the request shows it; so is the trace context, for the same
+    reason. The metrics count what the client gets, a 500 included. Switched off, the
+    metrics and tracing middleware are not installed at all.
     """
     return [
         Middleware(RequestIdMiddleware),
+        *([Middleware(TraceContextMiddleware)] if tracing_enabled else []),
+        *([Middleware(HttpMetricsMiddleware)] if metrics_enabled else []),
         Middleware(UnexpectedErrorMiddleware),
         Middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes),
         Middleware(DocsContentSecurityPolicyMiddleware),

@@ -25,6 +25,7 @@ from service_common.bounded_http import (
 )
 from service_common.errors import StartupError
 from service_common.logging_setup import configure_logging, logging_config
+from service_common.metrics import mark_worker_dead, prepare_multiprocess_dir
 from service_common.settings import ServiceSettings, SettingsT, load_settings
 
 COMMON_ROOT = Path(__file__).resolve().parent
@@ -54,6 +55,15 @@ class GracefulMultiprocess(Multiprocess):
         for sock in self.sockets:
             sock.close()
         super().terminate_all()
+
+    def keep_subprocess_alive(self) -> None:
+        """uvicorn's replacement of dead workers; a dead worker's live gauges are dropped
+        from the metrics, as prometheus_client's multiprocess mode asks."""
+        workers = list(self.processes)
+        super().keep_subprocess_alive()
+        for worker in workers:
+            if worker not in self.processes and worker.pid is not None:
+                mark_worker_dead(worker.pid)
 
 
 class ServerStopper:
@@ -92,6 +102,14 @@ def serve(
     """
     log_config = logging_config(settings.LOG_LEVEL, settings.LOG_FORMAT, service_loggers)
     logging.config.dictConfig(log_config)  # for what happens before uvicorn applies it
+    several_workers = settings.WORKERS > 1 and not settings.RELOAD
+    if settings.METRICS_ENABLED and (several_workers or settings.PROMETHEUS_MULTIPROC_DIR):
+        try:
+            prepare_multiprocess_dir(settings.PROMETHEUS_MULTIPROC_DIR)
+        except OSError as error:
+            raise StartupError(
+                f"Invalid setting PROMETHEUS_MULTIPROC_DIR: cannot prepare it: {error}"
+            ) from None
     limits = connection_limits(settings)
     try:
         ensure_fd_budget(limits)  # before binding; workers inherit the raised limit

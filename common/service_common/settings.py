@@ -3,7 +3,7 @@ bad ones at start-up."""
 
 from typing import Annotated, Literal, TypeVar, get_args
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -63,6 +63,36 @@ class ServiceSettings(BaseSettings):
 
     SHUTDOWN_GRACE_S: Seconds = 10.0
     """On SIGTERM, seconds the accepted requests have to finish before they are cancelled."""
+
+    METRICS_ENABLED: bool = True
+    """Serve Prometheus metrics at /metrics and count every request; false: no /metrics
+    (404) and no counting."""
+
+    PROMETHEUS_MULTIPROC_DIR: str | None = None
+    """Folder where each worker writes its metrics when WORKERS > 1 (prometheus_client's
+    multiprocess mode), emptied at start-up; default: a fresh temporary folder."""
+
+    TRACING_ENABLED: bool = True
+    """Put each request in a W3C trace (the client's `traceparent`, or a new one), log its
+    trace id and pass it on; false: no trace ids and no `traceparent` sent."""
+
+    OTEL_EXPORTER_OTLP_ENDPOINT: HttpUrl | None = None
+    """OpenTelemetry collector (OTLP over HTTP, e.g. http://collector:4318) to export spans
+    to; unset: no span is built. The other standard OTEL_EXPORTER_OTLP_* variables apply."""
+
+    OTEL_SERVICE_NAME: str | None = Field(None, min_length=1, max_length=255)
+    """The `service.name` of exported spans; default: the service's name."""
+
+    @field_validator("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @model_validator(mode="after")
+    def _exporting_needs_tracing(self) -> "ServiceSettings":
+        if self.OTEL_EXPORTER_OTLP_ENDPOINT is not None and not self.TRACING_ENABLED:
+            raise ValueError("OTEL_EXPORTER_OTLP_ENDPOINT is set but TRACING_ENABLED is false")
+        return self
 
     @field_validator("LOG_LEVEL", "LOG_FORMAT", mode="before")
     @classmethod

@@ -1,6 +1,6 @@
 """The lifespan state of the gateway and the dependencies that hand it to the routes."""
 
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from fastapi import Depends, Request
 
@@ -8,9 +8,10 @@ from gateway.predictor_client import PredictorClient
 from gateway.processing import InputProcessor
 from service_common.app import lifespan_state
 from service_common.draining import Draining
+from service_common.observability import ObservabilityState
 
 
-class State(TypedDict):
+class State(ObservabilityState):
     """What the lifespan builds once; Starlette copies it into every request's scope."""
 
     predictor: PredictorClient

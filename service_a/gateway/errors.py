@@ -9,11 +9,29 @@ from typing import Any
 from service_common.errors import RetryLater, ServiceError
 
 
-class PredictorUnavailable(RetryLater):
+class PredictorError(ServiceError):
+    """Base of the errors of a call to the predictor; `outcome` labels it in the metrics."""
+
+    outcome = "unavailable"
+
+
+class PredictorUnavailable(RetryLater, PredictorError):
     """The predictor cannot be reached (connection refused, DNS failure, connect timeout)."""
 
     status_code = 503
     detail = "Service B is unavailable"
+
+
+class BreakerOpen(PredictorUnavailable):
+    """The breaker is open: the call was refused without trying the predictor."""
+
+    outcome = "breaker_open"
+
+
+class NoFreeSlot(PredictorUnavailable):
+    """Every slot for calls to the predictor stayed busy for SERVICE_B_QUEUE_TIMEOUT."""
+
+    outcome = "shed"
 
 
 class PredictorNotReady(PredictorUnavailable):
@@ -29,23 +47,26 @@ class PredictorNotReady(PredictorUnavailable):
         return super().body() | ({"breaker": self.breaker} if self.breaker else {})
 
 
-class PredictorTimeout(ServiceError):
+class PredictorTimeout(PredictorError):
     """The predictor accepted the request but did not answer within the read timeout."""
 
+    outcome = "timeout"
     status_code = 504
     detail = "Service B timed out"
 
 
-class PredictorBadResponse(ServiceError):
+class PredictorBadResponse(PredictorError):
     """The predictor answered with an error status, non-JSON, or JSON that is no prediction."""
 
+    outcome = "bad_response"
     status_code = 502
     detail = "Service B returned an invalid response"
 
 
-class ModelVersionNotFound(ServiceError):
+class ModelVersionNotFound(PredictorError):
     """The predictor has no model version by the requested name."""
 
+    outcome = "model_version_not_found"
     status_code = 404
     detail = "Model version not found on service B"
 
@@ -61,6 +82,7 @@ class ModelVersionRefused(ModelVersionNotFound):
     """The predictor has the requested version but refuses to serve it (it fails
     verification)."""
 
+    outcome = "model_version_refused"
     status_code = 409
     detail = "Model version cannot be served by service B"
 

@@ -7,17 +7,20 @@ from pathlib import Path
 
 import httpx
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from gateway import __version__
 from gateway.config import Settings
 from gateway.dependencies import State
+from gateway.metrics import GatewayMetrics
 from gateway.predictor_client import PredictorClient, Resilience
 from gateway.processing import InputProcessor
 from gateway.recovery import watch_for_recovery
-from gateway.routes import router
+from gateway.routes import SERVICE_NAME, router
 from gateway.transport import build_transport
 from service_common.app import create_service_app
 from service_common.draining import Draining
+from service_common.observability import observability
 from service_common.server import ServiceEntry
 from service_common.settings import load_settings
 
@@ -48,15 +51,21 @@ def create_app(
     settings: Settings | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     served: bool = False,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the app; `transport` replaces the network under the client to B (tests mock it);
-    `served`: the one app of a server process (see create_service_app)."""
+    `served`: the one app of a server process (see create_service_app); `tracer_provider`
+    replaces the OTLP exporter of spans (tests pass an in-memory one)."""
     settings = settings or load_settings(Settings)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         # Closing the transports closes their connections.
         async with AsyncExitStack() as stack:
+            telemetry = await stack.enter_async_context(
+                observability(settings, SERVICE_NAME, tracer_provider)
+            )
+            metrics = GatewayMetrics(telemetry.registry) if telemetry.registry else None
             if transport is not None:
                 # A test's fake: one transport for both (it has no connections to reuse).
                 pooled = fresh = await stack.enter_async_context(transport)
@@ -65,7 +74,9 @@ def create_app(
                 fresh = await stack.enter_async_context(
                     build_transport(settings, fresh_connections=True)
                 )
-            predictor = PredictorClient(pooled, fresh, Resilience.from_settings(settings), settings)
+            predictor = PredictorClient(
+                pooled, fresh, Resilience.from_settings(settings), settings, metrics
+            )
             if predictor.breaker is not None:
                 watcher = asyncio.create_task(
                     watch_for_recovery(
@@ -76,8 +87,9 @@ def create_app(
                 stack.callback(watcher.cancel)
             yield {
                 "predictor": predictor,
-                "processor": InputProcessor(predictor, settings),
+                "processor": InputProcessor(predictor, settings, metrics),
                 "draining": Draining(),
+                **telemetry.state,
             }
 
     return create_service_app(
@@ -90,6 +102,8 @@ def create_app(
         max_body_bytes=settings.MAX_BODY_BYTES,
         body_examples={"/process": BODY_EXAMPLE},
         freeze_gc_after_startup=served,
+        metrics_enabled=settings.METRICS_ENABLED,
+        tracing_enabled=settings.TRACING_ENABLED,
     )
 
 

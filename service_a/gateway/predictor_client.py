@@ -20,6 +20,7 @@ Connect failures, resets, timeouts and 503s count against the breaker; odd answe
 """
 
 import logging
+import time
 from dataclasses import dataclass
 
 import httpx
@@ -29,18 +30,23 @@ from pydantic_core import to_json
 from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.config import Settings
 from gateway.errors import (
+    BreakerOpen,
     ModelVersionNotFound,
     ModelVersionRefused,
+    NoFreeSlot,
     PredictorBadResponse,
+    PredictorError,
     PredictorNotReady,
     PredictorTimeout,
     PredictorUnavailable,
 )
 from gateway.in_flight import InFlightLimiter, NoSlot
+from gateway.metrics import GatewayMetrics
 from gateway.retry_budget import RetryBudget
 from gateway.schemas import PredictorReadiness, PredictorResponse
 from gateway.transport import FailedCall, Failure, send
 from service_common.middleware import REQUEST_ID_HEADER
+from service_common.tracing import current_traceparent
 
 logger = logging.getLogger(__name__)
 
@@ -114,7 +120,10 @@ class PredictorClient:
         retry_transport: httpx.AsyncBaseTransport,
         resilience: Resilience,
         settings: Settings,
+        metrics: GatewayMetrics | None = None,
     ) -> None:
+        """`metrics`: where each call's outcome and duration are counted (None: nowhere)."""
+        self._metrics = metrics
         self._transport = transport
         self._retry_transport = retry_transport
         self._limiter = resilience.limiter
@@ -135,18 +144,31 @@ class PredictorClient:
     async def predict(self, data: str, request_id: str, model_version: str | None = None) -> bytes:
         """The predictor's body for `data`, unchanged, once it is checked to be a prediction;
         from `model_version` when given (ModelVersionNotFound, ModelVersionRefused)."""
+        metrics = self._metrics
+        if metrics is None:
+            return await self._predict(data, request_id, model_version)
+        started = time.perf_counter()
+        try:
+            body = await self._predict(data, request_id, model_version)
+        except PredictorError as error:
+            metrics.predictor_call(error.outcome, time.perf_counter() - started)
+            raise
+        metrics.predictor_call("ok", time.perf_counter() - started)
+        return body
+
+    async def _predict(self, data: str, request_id: str, model_version: str | None) -> bytes:
         breaker = self._breaker
         # The breaker first: while it is open, a refusal costs no slot, and no request is
         # built or sent; it is as cheap as a logged-only input.
         if breaker is not None and not breaker.allow():
-            raise PredictorUnavailable(breaker.retry_after_s())
+            raise BreakerOpen(breaker.retry_after_s())
         try:
             await self._limiter.acquire()
         except NoSlot:
             if breaker is not None:
                 breaker.release()
             self._limiter.note_shed()
-            raise PredictorUnavailable(self._retry_after) from None
+            raise NoFreeSlot(self._retry_after) from None
         try:
             response = await self._call_through_breaker(data, request_id, model_version)
         finally:
@@ -185,7 +207,11 @@ class PredictorClient:
         """B's answer for `data` (any status but 503); the breaker hears how it went."""
         breaker = self._breaker
         content = to_json({"input": data})
-        headers = [(b"Content-Type", b"application/json"), *request_id_header(request_id)]
+        headers = [
+            (b"Content-Type", b"application/json"),
+            *request_id_header(request_id),
+            *current_traceparent(),
+        ]
         url = self._predict_url if model_version is None else self._version_url(model_version)
         request = build_request("POST", url, headers, content, self._timeout)
         try:
@@ -222,6 +248,8 @@ class PredictorClient:
             if failed.kind is not Failure.RESET_BEFORE_ANSWER or not self._retry_budget.try_spend():
                 raise
             logger.info("Retrying on a new connection: %s", describe(failed.__cause__ or failed))
+            if self._metrics is not None:
+                self._metrics.call_retried()
         return await send(self._retry_transport, request)
 
     def _version_url(self, version: str) -> httpx.URL:
@@ -263,7 +291,7 @@ class PredictorClient:
 
     async def readiness_problem(self, request_id: str) -> str | None:
         """Why B's readiness endpoint does not say ready, or None when it does."""
-        headers = request_id_header(request_id)
+        headers = request_id_header(request_id) + current_traceparent()
         request = build_request("GET", self._ready_url, headers, None, self._ready_timeout)
         try:
             response = await send(self._transport, request)

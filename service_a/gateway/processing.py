@@ -4,6 +4,7 @@ forward it to the predictor when asked."""
 import logging
 
 from gateway.config import Settings
+from gateway.metrics import GatewayMetrics
 from gateway.predictor_client import PredictorClient
 from gateway.schemas import ProcessRequest, process_response_body
 from service_common.errors import InvalidField
@@ -15,8 +16,11 @@ input_logger = logging.getLogger("gateway.inputs")
 class InputProcessor:
     """Handles one input end to end; built once per app, in its lifespan."""
 
-    def __init__(self, predictor: PredictorClient, settings: Settings) -> None:
+    def __init__(
+        self, predictor: PredictorClient, settings: Settings, metrics: GatewayMetrics | None = None
+    ) -> None:
         self._predictor = predictor
+        self._metrics = metrics
         self._max_data_chars = settings.MAX_DATA_CHARS
         self._preview_chars = settings.LOG_PREVIEW_CHARS
 
@@ -38,6 +42,8 @@ class InputProcessor:
         """The JSON answer to an input: logged, and classified unless forward_to_model is false."""
         self.check(body)
         log_input(body.data, body.forward_to_model, self._preview_chars)
+        if self._metrics is not None:
+            self._metrics.input_logged(body.forward_to_model)
         prediction = None
         if body.forward_to_model:
             prediction = await self._predictor.predict(body.data, request_id, body.model_version)

@@ -1,6 +1,6 @@
 """The lifespan state of the predictor and the dependencies that hand it to the routes."""
 
-from typing import Annotated, TypedDict
+from typing import Annotated
 
 from fastapi import Depends, Path, Request
 from fastapi.security import HTTPAuthorizationCredentials
@@ -15,9 +15,10 @@ from predictor.scoring import ModelSlot
 from predictor.training_service import TrainingService
 from service_common.app import lifespan_state
 from service_common.draining import Draining
+from service_common.observability import ObservabilityState
 
 
-class State(TypedDict):
+class State(ObservabilityState):
     """What the lifespan builds once; Starlette copies it into every request's scope."""
 
     model_slot: ModelSlot

@@ -7,14 +7,16 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
+from opentelemetry.sdk.trace import TracerProvider
 
 from predictor.admin_auth import AdminGuard
 from predictor.config import SERVICE_ROOT, Settings
 from predictor.dependencies import State
+from predictor.metrics import PredictorMetrics
 from predictor.model import LoadedModel
 from predictor.model_versions import VersionRegistry, following
 from predictor.prediction import PredictionService
-from predictor.routes import router
+from predictor.routes import SERVICE_NAME, router
 from predictor.scoring import DirectScorer, MicroBatcher, ModelSlot, Scorer
 from predictor.startup import (
     StartupPlan,
@@ -28,6 +30,7 @@ from predictor.training_service import ShippedData, TrainingService
 from service_common.app import create_service_app
 from service_common.draining import Draining
 from service_common.errors import StartupError
+from service_common.observability import observability
 from service_common.server import ServerStopper, ServiceEntry, Stopper
 from service_common.settings import load_settings
 
@@ -63,6 +66,7 @@ def create_app(
     stopper: Stopper | None = None,
     served: bool = False,
     plan: StartupPlan | None = None,
+    tracer_provider: TracerProvider | None = None,
 ) -> FastAPI:
     """Build the app.
 
@@ -71,6 +75,7 @@ def create_app(
     background when there is none. `model` (tests pass a tiny one) is served instead of
     the plan's. `stopper` stops the server if that training fails (by default: a SIGTERM
     to this process). `served`: the one app of a server process (see create_service_app).
+    `tracer_provider` replaces the OTLP exporter of spans (tests pass an in-memory one).
     """
     settings = settings or load_settings(Settings)
     stop_service = (stopper or ServerStopper()).stop
@@ -78,12 +83,16 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
         async with AsyncExitStack() as stack:
+            telemetry = await stack.enter_async_context(
+                observability(settings, SERVICE_NAME, tracer_provider)
+            )
+            metrics = PredictorMetrics(telemetry.registry) if telemetry.registry else None
             startup = (
                 plan
                 if plan is not None
                 else await asyncio.to_thread(plan_startup, settings, model is None)
             )
-            slot = ModelSlot(model or startup.model)
+            slot = ModelSlot(model or startup.model, metrics.serving if metrics else None)
             if slot.model is None:
                 training = asyncio.create_task(serve_first_version(startup, slot, stop_service))
                 stack.callback(training.cancel)
@@ -108,22 +117,24 @@ def create_app(
                     settings.BATCH_MAX_SIZE,
                     settings.BATCH_MAX_WAIT_MS / 1000,
                     drain_timeout=settings.SHUTDOWN_GRACE_S,
+                    metrics=metrics,
                 )
                 scorer = await stack.enter_async_context(batcher)
             else:
-                scorer = DirectScorer(slot, executor)
+                scorer = DirectScorer(slot, executor, metrics)
             training_service = None
             if startup.admin_config is not None:
                 training_service = await stack.enter_async_context(
-                    training_service_for(settings, startup, versions)
+                    training_service_for(settings, startup, versions, metrics)
                 )
             yield {
                 "model_slot": slot,
-                "predictions": PredictionService(scorer, executor, versions, settings),
+                "predictions": PredictionService(scorer, executor, versions, settings, metrics),
                 "draining": Draining(),
                 "versions": versions,
                 "admin": AdminGuard(settings.ADMIN_TOKEN),
                 "training": training_service,
+                **telemetry.state,
             }
 
     return create_service_app(
@@ -136,12 +147,17 @@ def create_app(
         max_body_bytes=settings.MAX_BODY_BYTES,
         body_examples={"/predict": BODY_EXAMPLE, "/train": TRAIN_BODY_EXAMPLE},
         freeze_gc_after_startup=served,
+        metrics_enabled=settings.METRICS_ENABLED,
+        tracing_enabled=settings.TRACING_ENABLED,
     )
 
 
 @asynccontextmanager
 async def training_service_for(
-    settings: Settings, startup: StartupPlan, versions: VersionRegistry
+    settings: Settings,
+    startup: StartupPlan,
+    versions: VersionRegistry,
+    metrics: PredictorMetrics | None = None,
 ) -> AsyncIterator[TrainingService]:
     """The training queue, open while the app is: jobs that a shutdown cuts short are
     marked failed, and so, at start, are those a crash cut short."""
@@ -154,7 +170,9 @@ async def training_service_for(
         timeout_s=settings.TRAIN_TIMEOUT_S,
         nice=settings.TRAIN_NICE,
     )
-    queue = TrainingQueue(jobs, versions, command, settings.TRAIN_QUEUE_SIZE, settings.MODEL_POLL_S)
+    queue = TrainingQueue(
+        jobs, versions, command, settings.TRAIN_QUEUE_SIZE, settings.MODEL_POLL_S, metrics
+    )
     shipped = await asyncio.to_thread(ShippedData.of, startup.admin_config)
     async with queue:
         yield TrainingService(queue, jobs, startup.admin_config, versions, settings, shipped)

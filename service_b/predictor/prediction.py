@@ -7,6 +7,7 @@ from typing import Any
 
 from predictor.config import Settings
 from predictor.errors import PredictionFailed
+from predictor.metrics import PredictorMetrics
 from predictor.model_versions import VersionRegistry
 from predictor.scoring import Scorer, score_with
 from service_common.errors import InvalidField
@@ -23,8 +24,10 @@ class PredictionService:
         executor: ThreadPoolExecutor,
         versions: VersionRegistry,
         settings: Settings,
+        metrics: PredictorMetrics | None = None,
     ) -> None:
         """`executor`: the model thread, for calls to a version other than the served one."""
+        self._metrics = metrics
         self._scorer = scorer
         self._executor = executor
         self._versions = versions
@@ -50,7 +53,7 @@ class PredictionService:
         except PredictionFailed as failure:
             logger.error("Prediction failed", exc_info=failure.__cause__)
             raise
-        return prediction_body(text, score.label, score.confidence, version)
+        return self._answer(text, score.label, score.confidence, version)
 
     async def predict_version(self, version: str, text: str) -> dict[str, Any]:
         """The answer of `version`, whichever it is (VersionNotFound, VersionRefused). The
@@ -62,12 +65,17 @@ class PredictionService:
             if model is self._versions.active_model:
                 score, scored_by = await self._scorer.score(text)
                 if scored_by == version:
-                    return prediction_body(text, score.label, score.confidence, version)
-            score = await score_with(self._executor, model, text)
+                    return self._answer(text, score.label, score.confidence, version)
+            score = await score_with(self._executor, model, text, self._metrics)
         except PredictionFailed as failure:
             logger.error("Prediction failed", exc_info=failure.__cause__)
             raise
-        return prediction_body(text, score.label, score.confidence, version)
+        return self._answer(text, score.label, score.confidence, version)
+
+    def _answer(self, text: str, label: str, confidence: float, version: str) -> dict[str, Any]:
+        if self._metrics is not None:
+            self._metrics.prediction(version, label)
+        return prediction_body(text, label, confidence, version)
 
 
 def prediction_body(text: str, label: str, confidence: float, version: str) -> dict[str, Any]:

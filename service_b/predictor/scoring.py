@@ -16,6 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
 from predictor.errors import ModelNotReady, PredictionFailed
+from predictor.metrics import PredictorMetrics
 from predictor.model import LoadedModel, Score
 
 logger = logging.getLogger(__name__)
@@ -24,8 +25,26 @@ logger = logging.getLogger(__name__)
 class ModelSlot:
     """Holds the served model once it is loaded; empty while loading or training."""
 
-    def __init__(self, model: LoadedModel | None = None) -> None:
-        self.model = model
+    def __init__(
+        self,
+        model: LoadedModel | None = None,
+        on_change: Callable[[str | None], None] | None = None,
+    ) -> None:
+        """`on_change` hears the served version (None: none) now and after each change."""
+        self._model = model
+        self._on_change = on_change
+        if on_change is not None:
+            on_change(model.version if model else None)
+
+    @property
+    def model(self) -> LoadedModel | None:
+        return self._model
+
+    @model.setter
+    def model(self, model: LoadedModel | None) -> None:
+        self._model = model
+        if self._on_change is not None:
+            self._on_change(model.version if model else None)
 
     def require(self) -> LoadedModel:
         if self.model is None:
@@ -42,23 +61,51 @@ class Scorer(Protocol):
 class DirectScorer:
     """One model call per request."""
 
-    def __init__(self, slot: ModelSlot, executor: ThreadPoolExecutor) -> None:
+    def __init__(
+        self,
+        slot: ModelSlot,
+        executor: ThreadPoolExecutor,
+        metrics: PredictorMetrics | None = None,
+    ) -> None:
         self._slot = slot
         self._executor = executor
+        self._metrics = metrics
 
     async def score(self, text: str) -> tuple[Score, str]:
         model = self._slot.require()
-        return await score_with(self._executor, model, text), model.version
+        return await score_with(self._executor, model, text, self._metrics), model.version
 
 
-async def score_with(executor: ThreadPoolExecutor, model: LoadedModel, text: str) -> Score:
+async def score_with(
+    executor: ThreadPoolExecutor,
+    model: LoadedModel,
+    text: str,
+    metrics: PredictorMetrics | None = None,
+) -> Score:
     """`model`'s answer for one text, from one model call on the model thread."""
     loop = asyncio.get_running_loop()
+    if metrics is not None:
+        metrics.queued(1)
     try:
-        [score] = await loop.run_in_executor(executor, model.score, [text])
+        [score] = await loop.run_in_executor(executor, timed_call, model, [text], metrics)
     except Exception as error:
         raise PredictionFailed() from error
+    finally:
+        if metrics is not None:
+            metrics.queued(-1)
     return score
+
+
+def timed_call(
+    model: LoadedModel, texts: list[str], metrics: PredictorMetrics | None
+) -> list[Score]:
+    """`model.score(texts)`, timed for the metrics; runs on the model thread."""
+    if metrics is None:
+        return model.score(texts)
+    started = time.perf_counter()
+    scores = model.score(texts)
+    metrics.model_called(len(texts), time.perf_counter() - started)
+    return scores
 
 
 class MicroBatcher:
@@ -80,9 +127,11 @@ class MicroBatcher:
         max_wait: float,
         clock: Callable[[], float] = time.monotonic,
         drain_timeout: float = 10.0,
+        metrics: PredictorMetrics | None = None,
     ) -> None:
         """`clock` tells how long the batcher has been idle (tests move it by hand);
         `drain_timeout` is how long it keeps scoring what is queued when it stops."""
+        self._metrics = metrics
         self._clock = clock
         self._drain_timeout = drain_timeout
         self._slot = slot
@@ -110,6 +159,8 @@ class MicroBatcher:
             await asyncio.gather(self._worker, return_exceptions=True)
         while self._pending:
             _, future = self._pending.popleft()
+            if self._metrics is not None:
+                self._metrics.queued(-1)
             if not future.done():
                 future.set_exception(ModelNotReady())
 
@@ -117,6 +168,8 @@ class MicroBatcher:
         self._slot.require()
         future: asyncio.Future[tuple[Score, str]] = asyncio.get_running_loop().create_future()
         self._pending.append((text, future))
+        if self._metrics is not None:
+            self._metrics.queued(1)
         self._idle.clear()
         self._arrived.set()
         return await future
@@ -138,6 +191,8 @@ class MicroBatcher:
             batch = [
                 self._pending.popleft() for _ in range(min(self._max_size, len(self._pending)))
             ]
+            if self._metrics is not None:
+                self._metrics.queued(-len(batch))
             under_load = len(batch) > 1
             live = [(text, future) for text, future in batch if not future.done()]
             if live:
@@ -160,7 +215,7 @@ class MicroBatcher:
         try:
             model = self._slot.require()
             scores = await loop.run_in_executor(
-                self._executor, model.score, [text for text, _ in batch]
+                self._executor, timed_call, model, [text for text, _ in batch], self._metrics
             )
             answers = list(zip(batch, scores, strict=True))
         except Exception as error:
@@ -185,7 +240,7 @@ class MicroBatcher:
         self, batch: list[tuple[str, asyncio.Future[tuple[Score, str]]]]
     ) -> None:
         # One bad request must not fail the others it was batched with.
-        direct = DirectScorer(self._slot, self._executor)
+        direct = DirectScorer(self._slot, self._executor, self._metrics)
         for text, future in batch:
             try:
                 result = await direct.score(text)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from predictor.errors import TrainingQueueFull, VersionPinned, VersionRefused
+from predictor.metrics import PredictorMetrics
 from predictor.model import LoadedModel
 from predictor.model_versions import VersionRegistry
 from predictor.schemas import ActivationDecision, ActivationPolicy, TrainingJob
@@ -173,8 +174,11 @@ class TrainingQueue:
         command: TrainingCommand,
         queue_size: int,
         lock_poll_s: float,
+        metrics: PredictorMetrics | None = None,
     ) -> None:
-        """`lock_poll_s`: how often a job waiting for another process' training checks."""
+        """`lock_poll_s`: how often a job waiting for another process' training checks;
+        `metrics`: where jobs' statuses and training times are counted."""
+        self._metrics = metrics
         self._jobs = jobs
         self._registry = registry
         self._command = command
@@ -220,6 +224,7 @@ class TrainingQueue:
             self._waiting -= 1
             raise
         self._queue.put_nowait(job)
+        self._count(job.status)
         logger.info("Training job %s queued (%d waiting)", job.job_id, self._waiting)
         return job
 
@@ -248,6 +253,7 @@ class TrainingQueue:
             async with self._training_lock():
                 job = job.model_copy(update={"status": "running", "started_at": now()})
                 await asyncio.to_thread(self._jobs.save, job)
+                self._count(job.status)
                 logger.info("Training job %s running", job.job_id)
                 started = time.monotonic()
                 examples = self._jobs.examples_path(job.job_id) if job.examples else None
@@ -259,6 +265,8 @@ class TrainingQueue:
                     return
                 finally:
                     self._last_run_s = time.monotonic() - started
+                    if self._metrics is not None:
+                        self._metrics.training_ran(self._last_run_s)
         except asyncio.CancelledError:
             # Cut short by a shutdown: while training, or while waiting for the training
             # lock another process holds (then no longer in the queue, still "queued").
@@ -275,6 +283,7 @@ class TrainingQueue:
             }
         )
         await asyncio.to_thread(self._jobs.finish, done)
+        self._count(done.status)
         logger.info(
             "Training job %s produced %s (activated: %s, %s)",
             job.job_id,
@@ -302,6 +311,11 @@ class TrainingQueue:
     async def _fail(self, job: TrainingJob, reason: str) -> None:
         failed = job.model_copy(update={"status": "failed", "finished_at": now(), "error": reason})
         await asyncio.to_thread(self._jobs.finish, failed)
+        self._count(failed.status)
+
+    def _count(self, status: str) -> None:
+        if self._metrics is not None:
+            self._metrics.training_job(status)
 
     @contextlib.asynccontextmanager
     async def _training_lock(self) -> AsyncIterator[None]:

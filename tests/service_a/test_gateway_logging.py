@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 import unicodedata
 
 import httpx
@@ -57,7 +58,8 @@ async def test_input_line_has_request_id_flag_length_and_preview(
         )
 
     line = log.getvalue()
-    assert "INFO gateway.inputs [line-1]" in line
+    # The request id, then the id of the request's trace.
+    assert re.search(r"INFO gateway\.inputs \[line-1 [0-9a-f]{32}\] ", line)
     assert 'forward_to_model=false length=14 preview="cat image data"' in line
 
 
@@ -103,7 +105,7 @@ async def test_upstream_failure_is_logged_with_its_cause_and_request_id(
     assert len(failures) == 1
     lines = log.getvalue().splitlines()
     assert len(lines) == 2
-    assert all("[fail-1]" in line for line in lines)
+    assert all(re.search(r"\[fail-1 [0-9a-f]{32}\]", line) for line in lines)
     assert "ConnectError: [Errno 111] refused" in lines[1]
 
 

@@ -41,4 +41,4 @@ async def test_log_lines_written_while_serving_carry_the_request_id(settings: Se
     assert response.status_code == 500
     error_lines = [line for line in log.getvalue().splitlines() if " ERROR " in line]
     assert error_lines
-    assert all("[trace-me-2]" in line for line in error_lines)
+    assert all(re.search(r"\[trace-me-2 [0-9a-f]{32}\]", line) for line in error_lines)

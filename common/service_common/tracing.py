@@ -1,0 +1,156 @@
+"""W3C trace context (`traceparent`) from the gateway to the predictor, the trace id of
+every log line, and OpenTelemetry spans when an OTLP endpoint is configured.
+
+Each request belongs to a trace: the client's, when it sends a valid `traceparent`, else
+a new one. The trace id and this service's span id live in a context variable for the
+request's log lines and for the `traceparent` the gateway sends the predictor. With no
+exporter configured (OTEL_EXPORTER_OTLP_ENDPOINT unset) no OpenTelemetry object is
+built: the header is parsed and written here, at the cost of a regular expression and
+a few random bytes per request.
+"""
+
+import re
+import secrets
+from contextvars import ContextVar
+from dataclasses import dataclass
+
+from opentelemetry import context as otel_context
+from opentelemetry import trace
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service_common.metrics import route_label
+
+TRACEPARENT_HEADER = b"traceparent"
+# Version 00: 32 hex digits of trace id, 16 of parent span id, 2 of flags, lower case.
+# An all-zero trace or span id is invalid (W3C Trace Context, section 3.2.2).
+_TRACEPARENT = re.compile(rb"00-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-([0-9a-f]{2})")
+SAMPLED = 0x01
+
+
+@dataclass(frozen=True, slots=True)
+class TraceContext:
+    """The trace a request belongs to, and this service's span in it."""
+
+    trace_id: str
+    span_id: str
+    flags: int = SAMPLED
+
+    def traceparent(self) -> bytes:
+        """The header that makes the next service's span a child of this one."""
+        return f"00-{self.trace_id}-{self.span_id}-{self.flags:02x}".encode("ascii")
+
+
+trace_context_var: ContextVar[TraceContext | None] = ContextVar("trace_context", default=None)
+"""The trace of the request being served; None outside requests (or with tracing off)."""
+
+
+def current_trace_id() -> str:
+    context = trace_context_var.get()
+    return context.trace_id if context is not None else "-"
+
+
+def current_traceparent() -> list[tuple[bytes, bytes]]:
+    """The `traceparent` header for a call made while serving this request (none outside)."""
+    context = trace_context_var.get()
+    return [] if context is None else [(TRACEPARENT_HEADER, context.traceparent())]
+
+
+def incoming_parent(scope: Scope) -> tuple[str, str, int] | None:
+    """(trace id, parent span id, flags) of the client's `traceparent`, if it is valid."""
+    for name, value in scope["headers"]:
+        if name == TRACEPARENT_HEADER:
+            match = _TRACEPARENT.fullmatch(value.strip())
+            if match is None:
+                return None
+            trace_id, parent_id, flags = match.groups()
+            return trace_id.decode("ascii"), parent_id.decode("ascii"), int(flags, 16)
+    return None
+
+
+def span_exporting_provider(service_name: str) -> TracerProvider:
+    """A provider that batches spans to the OTLP/HTTP exporter, which reads the standard
+    OTEL_EXPORTER_OTLP_* variables (endpoint, headers, timeout) itself."""
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    return provider
+
+
+class TraceContextMiddleware:
+    """Puts each request in its trace (see the module docstring), and with a tracer in the
+    lifespan state (`tracer`), records the request as an OpenTelemetry server span."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        parent = incoming_parent(scope)
+        tracer: trace.Tracer | None = scope.get("state", {}).get("tracer")
+        if tracer is None:
+            if parent is None:
+                context = TraceContext(secrets.token_hex(16), secrets.token_hex(8))
+            else:
+                context = TraceContext(parent[0], secrets.token_hex(8), parent[2])
+            token = trace_context_var.set(context)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                trace_context_var.reset(token)
+            return
+        await self._call_in_span(tracer, parent, scope, receive, send)
+
+    async def _call_in_span(
+        self,
+        tracer: trace.Tracer,
+        parent: tuple[str, str, int] | None,
+        scope: Scope,
+        receive: Receive,
+        send: Send,
+    ) -> None:
+        parent_context = otel_context.Context()
+        if parent is not None:
+            remote = trace.SpanContext(
+                int(parent[0], 16),
+                int(parent[1], 16),
+                is_remote=True,
+                trace_flags=trace.TraceFlags(parent[2]),
+            )
+            parent_context = trace.set_span_in_context(trace.NonRecordingSpan(remote))
+        span = tracer.start_span(
+            f"{scope['method']} {scope['path']}", context=parent_context, kind=trace.SpanKind.SERVER
+        )
+        span_context = span.get_span_context()
+        context = TraceContext(
+            trace.format_trace_id(span_context.trace_id),
+            trace.format_span_id(span_context.span_id),
+            int(span_context.trace_flags),
+        )
+        status = 500
+
+        async def send_noting_status(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        token = trace_context_var.set(context)
+        try:
+            await self.app(scope, receive, send_noting_status)
+        finally:
+            trace_context_var.reset(token)
+            route = route_label(scope)
+            # Named after the route template once routing knows it: bounded, like the metrics.
+            span.update_name(f"{scope['method']} {route}")
+            span.set_attribute("http.request.method", scope["method"])
+            span.set_attribute("http.route", route)
+            span.set_attribute("http.response.status_code", status)
+            if status >= 500:
+                span.set_status(trace.StatusCode.ERROR)
+            span.end()
