@@ -32,6 +32,7 @@ from typing import Any
 from bench import chaos
 from bench.hardening import greedy_requests
 from bench.lifecycle import lifecycle_checks, lifecycle_phases
+from bench.observability import observability_checks, observability_phases
 from devkit.ports import free_port
 from devkit.processes import ServiceProcess
 
@@ -93,7 +94,11 @@ class Service:
 
     def cpu_seconds(self) -> float:
         """User and system CPU of the server process and its children so far."""
-        return sum(_cpu_seconds(pid) for pid in [self.process.pid, *_children(self.process.pid)])
+        return process_cpu_seconds(self.process)
+
+
+def process_cpu_seconds(process: ServiceProcess) -> float:
+    return sum(_cpu_seconds(pid) for pid in [process.pid, *_children(process.pid)])
 
 
 def _children(pid: int) -> list[int]:
@@ -370,6 +375,9 @@ def run(
         }
     faults = fault_phases(texts, out, predictor_env, gateway_workers, seconds)
     lifecycle = lifecycle_phases(texts, out, models, COMMON_ENV, seconds)
+    observability = observability_phases(
+        texts, out, models, COMMON_ENV, seconds, slices, run_wrk, lua_script, process_cpu_seconds
+    )
 
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -387,6 +395,7 @@ def run(
         "hardening": hardening,
         "faults": faults,
         "lifecycle": lifecycle,
+        "observability": observability,
         "model_call": model_call,
         "requests_through": {
             name: sum(p.requests for p in phases if p.service == name or forwarded(p, name))
@@ -680,6 +689,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
     ]
     checks += fault_checks(report["faults"])
     checks += lifecycle_checks(report["lifecycle"])
+    checks += observability_checks(report["observability"])
     checks += model_call_checks(report["model_call"])
     checks += [
         (
@@ -846,6 +856,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"| lifecycle: {name} | `{json.dumps(result)}` |"
         for name, result in report["lifecycle"].items()
     ]
+    lines += [
+        f"| observability: {name} | `{json.dumps(result)}` |"
+        for name, result in report["observability"].items()
+    ]
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     lines += [
         f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else '**no**'} |"
@@ -870,12 +884,14 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["lifecycle"],
+        choices=["lifecycle", "observability"],
         help="run only these phases (and their targets), e.g. while working on them",
     )
     args = parser.parse_args()
     if args.only == "lifecycle":
         run_lifecycle_only(args.duration, args.out)
+    elif args.only == "observability":
+        run_observability_only(args.duration, args.out, args.slices)
     else:
         run(args.duration, args.warmup, args.out, args.gateway_workers, args.slices)
 
@@ -887,6 +903,20 @@ def run_lifecycle_only(seconds: float, out: Path) -> None:
     print(json.dumps(lifecycle, indent=2))
     print("| target | measured | limit | met |\n|---|---:|---:|---|")
     for label, value, limit, op in lifecycle_checks(lifecycle):
+        met = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
+        print(f"| {label} | {round(value, 3)} | {op} {limit} | {'yes' if met else '**no**'} |")
+
+
+def run_observability_only(seconds: float, out: Path, slices: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    models = train_bench_model(out)
+    observability = observability_phases(
+        sample_texts(), out, models, COMMON_ENV, seconds, slices, run_wrk, lua_script,
+        process_cpu_seconds,
+    )  # fmt: skip
+    (out / "observability.json").write_text(json.dumps(observability, indent=2) + "\n")
+    print("| target | measured | limit | met |\n|---|---:|---:|---|")
+    for label, value, limit, op in observability_checks(observability):
         met = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
         print(f"| {label} | {round(value, 3)} | {op} {limit} | {'yes' if met else '**no**'} |")
 

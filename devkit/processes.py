@@ -41,6 +41,21 @@ def http_status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
+def worker_pids(supervisor_pid: int) -> set[int]:
+    """The pids of the uvicorn workers of a service started with WORKERS > 1: the children
+    of its supervisor that multiprocessing spawned (not its resource tracker)."""
+    children = Path(f"/proc/{supervisor_pid}/task/{supervisor_pid}/children").read_text()
+    pids = set()
+    for pid in map(int, children.split()):
+        try:
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except FileNotFoundError:  # it exited meanwhile
+            continue
+        if b"spawn_main" in command:
+            pids.add(pid)
+    return pids
+
+
 class ServiceProcess:
     """One service as a process (`python main.py` by default), its output in a log file."""
 
