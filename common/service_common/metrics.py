@@ -13,7 +13,6 @@ import atexit
 import os
 import shutil
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from prometheus_client import (
     generate_latest,
     multiprocess,
 )
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from starlette.types import Scope
 
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_PATH = "/metrics"
@@ -102,41 +101,6 @@ def route_label(scope: Scope) -> str:
 def method_label(scope: Scope) -> str:
     method: str = scope["method"]
     return method if method in KNOWN_METHODS else OTHER_METHOD
-
-
-class HttpMetricsMiddleware:
-    """Counts and times every HTTP request, with the HttpMetrics of the lifespan state.
-
-    Installed inside the request-id middleware and outside the one that answers unexpected
-    errors, so a 500 is counted as a 500. Pure ASGI: no extra task per request.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        metrics: HttpMetrics | None = (
-            scope.get("state", {}).get("http_metrics") if scope["type"] == "http" else None
-        )
-        if metrics is None:
-            await self.app(scope, receive, send)
-            return
-
-        started = time.perf_counter()
-        status = 500  # what a client sees when the app fails before answering
-
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
-
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            metrics.observe(
-                route_label(scope), method_label(scope), status, time.perf_counter() - started
-            )
 
 
 class MetricsExposition:

@@ -1,19 +1,20 @@
-"""Pure ASGI middleware of both services: request ids, unexpected errors, the request body
-limit and the docs pages' Content-Security-Policy (the trace context and the metrics
-have their own modules). `standard_middleware` lists them in the order they wrap the app."""
+"""Pure ASGI middleware of both services: the request's context (its id, trace, metrics
+and the answer to an unexpected error), the request body limit and the docs pages'
+Content-Security-Policy. `standard_middleware` lists them in the order they wrap the app."""
 
 import logging
 import re
+import time
 from uuid import uuid4
 
 from fastapi.responses import JSONResponse
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service_common.errors import INTERNAL_ERROR_DETAIL, PayloadTooLarge, error_response
+from service_common.errors import INTERNAL_ERROR_DETAIL, PayloadTooLarge
 from service_common.logging_setup import request_id_var
-from service_common.metrics import HttpMetricsMiddleware
-from service_common.tracing import TraceContextMiddleware
+from service_common.metrics import HttpMetrics, method_label, route_label
+from service_common.tracing import end_server_span, start_trace, trace_context_var
 
 logger = logging.getLogger(__name__)
 
@@ -33,18 +34,13 @@ CONTENT_SECURITY_POLICY = (
 def standard_middleware(
     max_body_bytes: int, *, metrics_enabled: bool = False, tracing_enabled: bool = False
 ) -> list[Middleware]:
-    """The middleware stack of every service, outermost first.
-
-    The request id is outermost, so every response, even a 500 or a 413, carries it and
-    every log line about the request shows it; so is the trace context, for the same
-    reason. The metrics count what the client gets, a 500 included. Switched off, the
-    metrics and tracing middleware are not installed at all.
-    """
+    """The middleware stack of every service, outermost first."""
     return [
-        Middleware(RequestIdMiddleware),
-        *([Middleware(TraceContextMiddleware)] if tracing_enabled else []),
-        *([Middleware(HttpMetricsMiddleware)] if metrics_enabled else []),
-        Middleware(UnexpectedErrorMiddleware),
+        Middleware(
+            RequestContextMiddleware,
+            metrics_enabled=metrics_enabled,
+            tracing_enabled=tracing_enabled,
+        ),
         Middleware(BodySizeLimitMiddleware, max_bytes=max_body_bytes),
         Middleware(DocsContentSecurityPolicyMiddleware),
     ]
@@ -69,62 +65,73 @@ def incoming_request_id(scope: Scope) -> str | None:
     return None
 
 
-class RequestIdMiddleware:
-    """Sets the request id for the request's log lines and returns it as X-Request-ID.
+class RequestContextMiddleware:
+    """What every request gets around it, in one layer with one `send` wrapper (each
+    layer is a coroutine and a wrapper call per message, on every request):
 
-    The id is the client's X-Request-ID when it is a sane token (letters, digits, `._:-`,
-    at most 64 characters), a fresh UUID otherwise. Pure ASGI: no extra task per request.
+    - its request id, for its log lines and the X-Request-ID response header: the
+      client's X-Request-ID when it is a sane token (letters, digits, `._:-`, at most 64
+      characters), a fresh UUID otherwise;
+    - with `tracing_enabled`, its trace (`service_common.tracing`), and with a tracer in
+      the lifespan state, its server span;
+    - with `metrics_enabled`, its count and duration, by route template, method and status,
+      in the lifespan state's HttpMetrics;
+    - the documented JSON 500 for an unhandled exception, whose traceback is logged with
+      the request's ids. The exception goes no further, so the server does not log it
+      a second time, and the 500 is counted and carries X-Request-ID like any answer.
     """
 
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, *, metrics_enabled: bool, tracing_enabled: bool) -> None:
         self.app = app
+        self.metrics_enabled = metrics_enabled
+        self.tracing_enabled = tracing_enabled
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        started = time.perf_counter()
+        state = scope.get("state", {})
         request_id = incoming_request_id(scope) or uuid4().hex
-        header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
-        token = request_id_var.set(request_id)
-        try:
-            await self.app(scope, receive, adding_header(send, header))
-        finally:
-            request_id_var.reset(token)
-
-
-class UnexpectedErrorMiddleware:
-    """Answer any unhandled exception with the documented JSON 500 and log its traceback.
-
-    Installed inside the request-id middleware, so the log line carries the request id and
-    the response the X-Request-ID header; the exception does not travel further, so the
-    server does not log the same traceback a second time.
-    """
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
+        id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
+        status = 500  # what the client gets when the app fails before answering
         response_started = False
 
-        async def send_tracking_start(message: Message) -> None:
-            nonlocal response_started
+        async def send_with_id(message: Message) -> None:
+            nonlocal status, response_started
             if message["type"] == "http.response.start":
+                status = message["status"]
                 response_started = True
+                message["headers"] = [*message.get("headers", ()), id_header]
             await send(message)
 
+        span = None
+        request_token = request_id_var.set(request_id)
+        trace_token = None
+        if self.tracing_enabled:
+            context, span = start_trace(scope, state.get("tracer"))
+            trace_token = trace_context_var.set(context)
         try:
-            await self.app(scope, receive, send_tracking_start)
+            await self.app(scope, receive, send_with_id)
         except Exception:
             logger.exception("Unhandled error while serving %s %s", scope["method"], scope["path"])
             if response_started:
                 raise
             response = JSONResponse(status_code=500, content={"detail": INTERNAL_ERROR_DETAIL})
-            await response(scope, receive, send)
+            await response(scope, receive, send_with_id)
+        finally:
+            if trace_token is not None:
+                trace_context_var.reset(trace_token)
+            request_id_var.reset(request_token)
+            route = route_label(scope)
+            if span is not None:
+                end_server_span(span, scope["method"], route, status)
+            metrics: HttpMetrics | None = (
+                state.get("http_metrics") if self.metrics_enabled else None
+            )
+            if metrics is not None:
+                metrics.observe(route, method_label(scope), status, time.perf_counter() - started)
 
 
 def declared_length(scope: Scope) -> int | None:
@@ -141,9 +148,11 @@ def declared_length(scope: Scope) -> int | None:
 class BodySizeLimitMiddleware:
     """Answers 413 to request bodies over `max_bytes` without reading them into memory.
 
-    A declared Content-Length over the limit is refused before the app runs (the server
-    already holds bodies to their declared length). A chunked body is counted as the app
-    reads it, and reading stops with PayloadTooLarge as soon as the count passes the limit.
+    The refusal comes when the route reads the body, so it is its route's 413 (in the
+    metrics, too) and a path or method no route takes is still a 404 or 405. A declared
+    Content-Length over the limit is refused at the first read, before any of the body
+    is received; a chunked body is counted as it is read, and reading stops with
+    PayloadTooLarge as soon as the count passes the limit.
     """
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
@@ -156,19 +165,19 @@ class BodySizeLimitMiddleware:
             return
 
         length = declared_length(scope)
-        if length is not None:
-            if length > self.max_bytes:
-                await error_response(PayloadTooLarge())(scope, receive, send)
-            else:
-                await self.app(scope, receive, send)
+        if length is not None and length <= self.max_bytes:
+            # The server holds a body to its declared length: nothing to count.
+            await self.app(scope, receive, send)
             return
 
-        received = 0
+        received = 0 if length is None else length
 
         async def receive_counting() -> Message:
             nonlocal received
+            if received > self.max_bytes:
+                raise PayloadTooLarge()
             message = await receive()
-            if message["type"] == "http.request":
+            if message["type"] == "http.request" and length is None:
                 received += len(message.get("body", b""))
                 if received > self.max_bytes:
                     raise PayloadTooLarge()

@@ -6,11 +6,12 @@ a new one. The trace id and this service's span id live in a context variable fo
 request's log lines and for the `traceparent` the gateway sends the predictor. With no
 exporter configured (OTEL_EXPORTER_OTLP_ENDPOINT unset) no OpenTelemetry object is
 built: the header is parsed and written here, at the cost of a regular expression and
-a few random bytes per request.
+a random number per request. `service_common.middleware` calls `start_trace` and
+`end_server_span` around each request.
 """
 
+import random
 import re
-import secrets
 from contextvars import ContextVar
 from dataclasses import dataclass
 
@@ -19,9 +20,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
-
-from service_common.metrics import route_label
+from starlette.types import Scope
 
 TRACEPARENT_HEADER = b"traceparent"
 # Version 00: 32 hex digits of trace id, 16 of parent span id, 2 of flags, lower case.
@@ -80,77 +79,54 @@ def span_exporting_provider(service_name: str) -> TracerProvider:
     return provider
 
 
-class TraceContextMiddleware:
-    """Puts each request in its trace (see the module docstring), and with a tracer in the
-    lifespan state (`tracer`), records the request as an OpenTelemetry server span."""
+def new_trace_id() -> str:
+    # Python's Mersenne Twister, as OpenTelemetry's own id generator uses: ids must be
+    # unique, not secret, and os.urandom is a system call per id. The random module
+    # reseeds in a forked worker, so workers do not repeat each other's ids.
+    return f"{random.getrandbits(128) or 1:032x}"
 
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        parent = incoming_parent(scope)
-        tracer: trace.Tracer | None = scope.get("state", {}).get("tracer")
-        if tracer is None:
-            if parent is None:
-                context = TraceContext(secrets.token_hex(16), secrets.token_hex(8))
-            else:
-                context = TraceContext(parent[0], secrets.token_hex(8), parent[2])
-            token = trace_context_var.set(context)
-            try:
-                await self.app(scope, receive, send)
-            finally:
-                trace_context_var.reset(token)
-            return
-        await self._call_in_span(tracer, parent, scope, receive, send)
+def new_span_id() -> str:
+    return f"{random.getrandbits(64) or 1:016x}"
 
-    async def _call_in_span(
-        self,
-        tracer: trace.Tracer,
-        parent: tuple[str, str, int] | None,
-        scope: Scope,
-        receive: Receive,
-        send: Send,
-    ) -> None:
-        parent_context = otel_context.Context()
-        if parent is not None:
-            remote = trace.SpanContext(
-                int(parent[0], 16),
-                int(parent[1], 16),
-                is_remote=True,
-                trace_flags=trace.TraceFlags(parent[2]),
-            )
-            parent_context = trace.set_span_in_context(trace.NonRecordingSpan(remote))
-        span = tracer.start_span(
-            f"{scope['method']} {scope['path']}", context=parent_context, kind=trace.SpanKind.SERVER
+
+def start_trace(
+    scope: Scope, tracer: trace.Tracer | None
+) -> tuple[TraceContext, trace.Span | None]:
+    """The request's place in its trace (see the module docstring) and, with a tracer,
+    its OpenTelemetry server span, named after the path until routing knows the route."""
+    parent = incoming_parent(scope)
+    if tracer is None:
+        if parent is None:
+            return TraceContext(new_trace_id(), new_span_id()), None
+        return TraceContext(parent[0], new_span_id(), parent[2]), None
+    parent_context = otel_context.Context()
+    if parent is not None:
+        remote = trace.SpanContext(
+            int(parent[0], 16),
+            int(parent[1], 16),
+            is_remote=True,
+            trace_flags=trace.TraceFlags(parent[2]),
         )
-        span_context = span.get_span_context()
-        context = TraceContext(
-            trace.format_trace_id(span_context.trace_id),
-            trace.format_span_id(span_context.span_id),
-            int(span_context.trace_flags),
-        )
-        status = 500
+        parent_context = trace.set_span_in_context(trace.NonRecordingSpan(remote))
+    span = tracer.start_span(
+        f"{scope['method']} {scope['path']}", context=parent_context, kind=trace.SpanKind.SERVER
+    )
+    span_context = span.get_span_context()
+    context = TraceContext(
+        trace.format_trace_id(span_context.trace_id),
+        trace.format_span_id(span_context.span_id),
+        int(span_context.trace_flags),
+    )
+    return context, span
 
-        async def send_noting_status(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = message["status"]
-            await send(message)
 
-        token = trace_context_var.set(context)
-        try:
-            await self.app(scope, receive, send_noting_status)
-        finally:
-            trace_context_var.reset(token)
-            route = route_label(scope)
-            # Named after the route template once routing knows it: bounded, like the metrics.
-            span.update_name(f"{scope['method']} {route}")
-            span.set_attribute("http.request.method", scope["method"])
-            span.set_attribute("http.route", route)
-            span.set_attribute("http.response.status_code", status)
-            if status >= 500:
-                span.set_status(trace.StatusCode.ERROR)
-            span.end()
+def end_server_span(span: trace.Span, method: str, route: str, status: int) -> None:
+    # Named after the route template: bounded, like the metrics' labels.
+    span.update_name(f"{method} {route}")
+    span.set_attribute("http.request.method", method)
+    span.set_attribute("http.route", route)
+    span.set_attribute("http.response.status_code", status)
+    if status >= 500:
+        span.set_status(trace.StatusCode.ERROR)
+    span.end()
