@@ -85,7 +85,8 @@ class ServiceSettings(BaseSettings):
 
     @field_validator("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_otel_setting_is_unset(cls, value: object) -> object:
+        # A subclass's validator of the same name would replace this one, so it has its own.
         return None if value == "" else value
 
     @model_validator(mode="after")

@@ -80,7 +80,7 @@ class Settings(ServiceSettings):
 
     @field_validator("ADMIN_TOKEN", mode="before")
     @classmethod
-    def _empty_is_unset(cls, value: object) -> object:
+    def _empty_admin_token_is_unset(cls, value: object) -> object:
         # docker-compose passes `ADMIN_TOKEN: ${ADMIN_TOKEN:-}` as "" when it is unset.
         return None if value == "" else value
 

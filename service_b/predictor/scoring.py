@@ -9,6 +9,7 @@ caller: the caller logs it, in the context of its own request.
 import asyncio
 import contextlib
 import logging
+import threading
 import time
 from collections import deque
 from collections.abc import Callable
@@ -84,16 +85,44 @@ async def score_with(
 ) -> Score:
     """`model`'s answer for one text, from one model call on the model thread."""
     loop = asyncio.get_running_loop()
-    if metrics is not None:
-        metrics.queued(1)
+    waiting = None if metrics is None else WaitingText(metrics)
     try:
-        [score] = await loop.run_in_executor(executor, timed_call, model, [text], metrics)
+        [score] = await loop.run_in_executor(
+            executor, _take_and_call, waiting, model, text, metrics
+        )
     except Exception as error:
         raise PredictionFailed() from error
     finally:
-        if metrics is not None:
-            metrics.queued(-1)
+        if waiting is not None:
+            waiting.leave()
     return score
+
+
+class WaitingText:
+    """One text counted in the queue depth until the model thread takes it, or its caller
+    stops waiting (cancelled, or the executor shut down), whichever comes first."""
+
+    def __init__(self, metrics: PredictorMetrics) -> None:
+        self._metrics = metrics
+        self._lock = threading.Lock()
+        self._counted = True
+        metrics.queued(1)
+
+    def leave(self) -> None:
+        # The model thread and the caller's `finally` may both call this; only the first
+        # takes the text off the count.
+        with self._lock:
+            if self._counted:
+                self._counted = False
+                self._metrics.queued(-1)
+
+
+def _take_and_call(
+    waiting: WaitingText | None, model: LoadedModel, text: str, metrics: PredictorMetrics | None
+) -> list[Score]:
+    if waiting is not None:
+        waiting.leave()
+    return timed_call(model, [text], metrics)
 
 
 def timed_call(
