@@ -68,6 +68,10 @@ def create_service_app(
         openapi_tags=tags,
         swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
         lifespan=lifespan_then_freeze,
+        # The services build their own spans and metrics (service_common.observability);
+        # FastAPI's own instrumentation would add a second span per request whenever a
+        # global OpenTelemetry provider is set, and it checks for one on every request.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
         middleware=standard_middleware(
             max_body_bytes, metrics_enabled=metrics_enabled, tracing_enabled=tracing_enabled
         ),

@@ -14,7 +14,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service_common.errors import INTERNAL_ERROR_DETAIL, PayloadTooLarge
 from service_common.logging_setup import request_id_var
 from service_common.metrics import HttpMetrics, method_label, route_label
-from service_common.tracing import end_server_span, start_trace, trace_context_var
+from service_common.tracing import (
+    TRACEPARENT_HEADER,
+    end_server_span,
+    start_trace,
+    trace_context_var,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -57,12 +62,23 @@ def adding_header(send: Send, header: tuple[bytes, bytes]) -> Send:
     return send_with_header
 
 
-def incoming_request_id(scope: Scope) -> str | None:
-    """The client's X-Request-ID if it is a sane token, else None."""
+def context_headers(scope: Scope) -> tuple[bytes | None, bytes | None]:
+    """The request's first X-Request-ID and `traceparent` values, found in one pass."""
+    request_id = traceparent = None
     for name, value in scope["headers"]:
         if name == REQUEST_ID_HEADER:
-            return value.decode("ascii") if _VALID_REQUEST_ID.fullmatch(value) else None
-    return None
+            if request_id is None:
+                request_id = value
+        elif name == TRACEPARENT_HEADER and traceparent is None:
+            traceparent = value
+    return request_id, traceparent
+
+
+def sane_request_id(value: bytes | None) -> str | None:
+    """The client's X-Request-ID if it is a sane token, else None."""
+    if value is None or not _VALID_REQUEST_ID.fullmatch(value):
+        return None
+    return value.decode("ascii")
 
 
 class RequestContextMiddleware:
@@ -93,7 +109,8 @@ class RequestContextMiddleware:
 
         started = time.perf_counter()
         state = scope.get("state", {})
-        request_id = incoming_request_id(scope) or uuid4().hex
+        raw_request_id, traceparent = context_headers(scope)
+        request_id = sane_request_id(raw_request_id) or uuid4().hex
         id_header = (REQUEST_ID_HEADER, request_id.encode("ascii"))
         status = 500  # what the client gets when the app fails before answering
         response_started = False
@@ -110,7 +127,7 @@ class RequestContextMiddleware:
         request_token = request_id_var.set(request_id)
         trace_token = None
         if self.tracing_enabled:
-            context, span = start_trace(scope, state.get("tracer"))
+            context, span = start_trace(traceparent, scope, state.get("tracer"))
             trace_token = trace_context_var.set(context)
         try:
             await self.app(scope, receive, send_with_id)

@@ -13,7 +13,7 @@ a random number per request. `service_common.middleware` calls `start_trace` and
 import random
 import re
 from contextvars import ContextVar
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from opentelemetry import context as otel_context
 from opentelemetry import trace
@@ -27,10 +27,11 @@ TRACEPARENT_HEADER = b"traceparent"
 # An all-zero trace or span id is invalid (W3C Trace Context, section 3.2.2).
 _TRACEPARENT = re.compile(rb"00-(?!0{32})([0-9a-f]{32})-(?!0{16})([0-9a-f]{16})-([0-9a-f]{2})")
 SAMPLED = 0x01
+_INVALID_TRACE_ID = "0" * 32
+_INVALID_SPAN_ID = "0" * 16
 
 
-@dataclass(frozen=True, slots=True)
-class TraceContext:
+class TraceContext(NamedTuple):
     """The trace a request belongs to, and this service's span in it."""
 
     trace_id: str
@@ -57,16 +58,13 @@ def current_traceparent() -> list[tuple[bytes, bytes]]:
     return [] if context is None else [(TRACEPARENT_HEADER, context.traceparent())]
 
 
-def incoming_parent(scope: Scope) -> tuple[str, str, int] | None:
-    """(trace id, parent span id, flags) of the client's `traceparent`, if it is valid."""
-    for name, value in scope["headers"]:
-        if name == TRACEPARENT_HEADER:
-            match = _TRACEPARENT.fullmatch(value.strip())
-            if match is None:
-                return None
-            trace_id, parent_id, flags = match.groups()
-            return trace_id.decode("ascii"), parent_id.decode("ascii"), int(flags, 16)
-    return None
+def parse_traceparent(value: bytes) -> tuple[str, str, int] | None:
+    """(trace id, parent span id, flags) of a `traceparent` header value, if it is valid."""
+    value = value.strip()
+    if _TRACEPARENT.fullmatch(value) is None:
+        return None
+    text = value.decode("ascii")
+    return text[3:35], text[36:52], int(text[53:55], 16)
 
 
 def span_exporting_provider(service_name: str) -> TracerProvider:
@@ -83,19 +81,22 @@ def new_trace_id() -> str:
     # Python's Mersenne Twister, as OpenTelemetry's own id generator uses: ids must be
     # unique, not secret, and os.urandom is a system call per id. The random module
     # reseeds in a forked worker, so workers do not repeat each other's ids.
-    return f"{random.getrandbits(128) or 1:032x}"
+    trace_id = random.randbytes(16).hex()
+    return trace_id if trace_id != _INVALID_TRACE_ID else new_trace_id()
 
 
 def new_span_id() -> str:
-    return f"{random.getrandbits(64) or 1:016x}"
+    span_id = random.randbytes(8).hex()
+    return span_id if span_id != _INVALID_SPAN_ID else new_span_id()
 
 
 def start_trace(
-    scope: Scope, tracer: trace.Tracer | None
+    traceparent: bytes | None, scope: Scope, tracer: trace.Tracer | None
 ) -> tuple[TraceContext, trace.Span | None]:
-    """The request's place in its trace (see the module docstring) and, with a tracer,
-    its OpenTelemetry server span, named after the path until routing knows the route."""
-    parent = incoming_parent(scope)
+    """The request's place in its trace (see the module docstring), from the value of its
+    `traceparent` header, and, with a tracer, its OpenTelemetry server span, named after
+    the path until routing knows the route."""
+    parent = None if traceparent is None else parse_traceparent(traceparent)
     if tracer is None:
         if parent is None:
             return TraceContext(new_trace_id(), new_span_id()), None

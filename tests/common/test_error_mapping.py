@@ -18,6 +18,7 @@ from tests.support.asgi import serve
 from tests.support.fake_pipeline import FakePipeline, fake_model
 from tests.support.gateway import PREDICTION, PREDICTOR_BASE_URL
 from tests.support.gateway import make_settings as gateway_settings
+from tests.support.metrics import scrape
 from tests.support.predictor import predictor_settings
 
 MAX_BODY_BYTES = 100_000  # room for the deep and the long bodies below
@@ -187,3 +188,17 @@ async def test_unexpected_errors_are_the_documented_json_500(tmp_path: Any) -> N
 
     assert (metadata.status_code, metadata.json()) == (500, {"detail": "Internal server error"})
     assert (prediction.status_code, prediction.json()) == (500, {"detail": "Prediction failed"})
+
+
+async def test_an_unexpected_error_is_counted_as_a_500_of_its_route_with_its_request_id(
+    tmp_path: Any,
+) -> None:
+    settings = predictor_settings(tmp_path / "t.toml", tmp_path / "m")
+    app = create_predictor(settings, model=fake_model(FakePipeline()))
+    async with serve(app, raise_app_exceptions=False) as client:
+        metadata = await client.get("/model", headers={"X-Request-ID": "broken-metadata"})
+        metrics = await scrape(client)
+
+    assert metadata.status_code == 500
+    assert metadata.headers["X-Request-ID"] == "broken-metadata"
+    assert metrics.value("http_requests_total", route="/model", method="GET", status="500") == 1
