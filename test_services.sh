@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Smoke test of a running system (the compose stack or `make run`): checks both
 # services' health and readiness, /process with and without forwarding, /predict
-# directly, the 422 for a missing field and the docs pages. Prints PASS/FAIL per
-# check and a summary; exits non-zero if any check fails.
+# directly, the 422 for a missing field, the docs pages and the Prometheus metrics.
+# Prints PASS/FAIL per check and a summary; exits non-zero if any check fails.
 # Usage: ./test_services.sh
 #   SERVICE_A_URL  gateway base URL    (default http://localhost:8000)
 #   SERVICE_B_URL  predictor base URL  (default http://localhost:8001)
@@ -103,6 +103,9 @@ check "service_b POST /predict without input is 422" 422 POST "$b/predict" \
 
 check "service_a GET /docs (Swagger UI)" 200 GET "$a/docs"
 check "service_b GET /docs (Swagger UI)" 200 GET "$b/docs"
+
+check "service_a GET /metrics (Prometheus)" 200 GET "$a/metrics"
+check "service_b GET /metrics (Prometheus)" 200 GET "$b/metrics"
 
 echo
 echo "$passed passed, $failed failed"

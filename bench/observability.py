@@ -15,6 +15,7 @@ sent, and each worker's own file shows its share.
 
 import http.client
 import json
+import re
 import statistics
 import threading
 import time
@@ -57,7 +58,7 @@ def stacks(out: Path, models: Path, common_env: dict[str, str]) -> Iterator[list
     with ExitStack() as stack:
         started = []
         for name, env in STACKS.items():
-            slug = name.replace(" ", "_")
+            slug = re.sub(r"\W+", "_", name)
             predictor = ServiceProcess(
                 "service_b",
                 free_port(),

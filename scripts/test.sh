@@ -2,7 +2,8 @@
 # The one test command (`make test`): lint, format check, type check, then every test.
 # Unit and integration tests always run; the compose end-to-end test runs when
 # a Docker engine is reachable (REQUIRE_DOCKER=1 makes its absence a failure),
-# and the browser test runs when Chromium is installed (REQUIRE_BROWSER=1 idem).
+# the browser test runs when Chromium is installed (REQUIRE_BROWSER=1 idem), and
+# the Prometheus config and alert tests when promtool is (REQUIRE_PROMTOOL=1 idem).
 # Extra arguments go to pytest, e.g. `scripts/test.sh -k gateway`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,4 +1,7 @@
-"""The compose stack under test: built, started, waited for and torn down once per module.
+"""The compose stack under test: built, started, waited for and torn down once per run.
+
+One stack for every e2e test, with the observability profile on (Prometheus next to the
+two services): building and starting it is most of the e2e time.
 
 Without a reachable Docker engine the e2e tests are skipped with a banner in the run's
 summary, unless REQUIRE_DOCKER=1 (as in CI), which turns the skip into a failure.
@@ -15,6 +18,7 @@ import pytest
 from devkit.ports import free_ports
 from tests.support.compose import (
     E2E_ADMIN_TOKEN,
+    OBSERVABILITY_PROFILE,
     ComposeStack,
     compose_command,
     docker_engine_problem,
@@ -48,9 +52,10 @@ def _save_logs(stack: ComposeStack) -> tuple[Path, str]:
     return path, logs
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def compose_stack(request: pytest.FixtureRequest) -> Iterator[ComposeStack]:
-    """Build and start the stack, wait for both containers to be healthy, always tear down."""
+    """Build and start the stack, wait for both services to be healthy and Prometheus to be
+    ready, always tear down."""
     problem = docker_engine_problem()
     command = compose_command() if problem is None else None
     if problem is None and command is None:
@@ -66,18 +71,21 @@ def compose_stack(request: pytest.FixtureRequest) -> Iterator[ComposeStack]:
         timeout=1200,
     )
     if standin.returncode != 0:
-        pytest.fail(f"no base image python:3.11-slim:\n{standin.stdout}\n{standin.stderr}")
+        pytest.fail(f"no base images:\n{standin.stdout}\n{standin.stderr}")
 
-    service_a_port, service_b_port = free_ports(2)
+    service_a_port, service_b_port, prometheus_port = free_ports(3)
     stack = ComposeStack(
         command=command,
         project=f"e2e{uuid.uuid4().hex[:10]}",
         service_a_port=service_a_port,
         service_b_port=service_b_port,
+        prometheus_port=prometheus_port,
+        profiles=(OBSERVABILITY_PROFILE,),
         env={
             **os.environ,
             "SERVICE_A_PORT": str(service_a_port),
             "SERVICE_B_PORT": str(service_b_port),
+            "PROMETHEUS_PORT": str(prometheus_port),
             "ADMIN_TOKEN": E2E_ADMIN_TOKEN,
         },
     )
@@ -87,6 +95,7 @@ def compose_stack(request: pytest.FixtureRequest) -> Iterator[ComposeStack]:
             stack.compose("up", "--build", "--detach", timeout=BUILD_TIMEOUT)
             for service in SERVICES:
                 stack.wait_healthy(service)
+            stack.wait_prometheus_ready()
         except (RuntimeError, TimeoutError, subprocess.SubprocessError) as error:
             path, logs = _save_logs(stack)
             pytest.fail(f"compose stack did not come up: {error}\n\nlogs ({path}):\n{logs}")

@@ -18,6 +18,8 @@ pytestmark = pytest.mark.e2e
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SERVICES = ("service_a", "service_b")
+CONTAINERS = (*SERVICES, "prometheus")
+"""Every container of the stack, the observability profile's included."""
 RECOVERY_TIMEOUT = 120.0
 TRAINING_TIMEOUT = 180.0
 
@@ -75,7 +77,7 @@ def test_test_services_script_passes(compose_stack: ComposeStack) -> None:
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-@pytest.mark.parametrize("service", SERVICES)
+@pytest.mark.parametrize("service", CONTAINERS)
 def test_container_runs_as_non_root(compose_stack: ComposeStack, service: str) -> None:
     container = compose_stack.container_id(service)
     uid = subprocess.run(

@@ -1,5 +1,5 @@
-"""The docker-compose stack of the end-to-end tests: a project with its own name and
-host ports, and the Docker engine checks that decide whether it can run."""
+"""The docker-compose stack of the end-to-end tests: a project with its own name, host
+ports and compose profiles, and the Docker engine checks that decide whether it can run."""
 
 import os
 import shutil
@@ -9,8 +9,12 @@ import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import httpx
+
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HEALTHY_TIMEOUT = float(os.environ.get("E2E_HEALTHY_TIMEOUT", "180"))
+OBSERVABILITY_PROFILE = "observability"
+"""The compose profile that adds the Prometheus server."""
 
 E2E_ADMIN_TOKEN = "e2e-admin-token-" + uuid.uuid4().hex
 """The stack's ADMIN_TOKEN (docker-compose passes it to service_b)."""
@@ -40,12 +44,16 @@ def compose_command() -> list[str] | None:
 
 @dataclass
 class ComposeStack:
-    """One compose project with its own name and host ports; every call goes through here."""
+    """One compose project with its own name, host ports and profiles; every call goes
+    through here, so `down` and `logs` see the profiles' services too."""
 
     command: list[str]
     project: str
     service_a_port: int
     service_b_port: int
+    prometheus_port: int | None = None
+    """Set with the observability profile: where Prometheus is published."""
+    profiles: tuple[str, ...] = ()
     env: dict[str, str] = field(default_factory=dict, repr=False)
     logs_reported: bool = field(default=False, repr=False)
 
@@ -57,11 +65,18 @@ class ComposeStack:
     def service_b_url(self) -> str:
         return f"http://127.0.0.1:{self.service_b_port}"
 
+    @property
+    def prometheus_url(self) -> str:
+        if self.prometheus_port is None:
+            raise RuntimeError(f"{self.project} runs without the {OBSERVABILITY_PROFILE} profile")
+        return f"http://127.0.0.1:{self.prometheus_port}"
+
     def compose(
         self, *args: str, timeout: float = 120, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
+        profile_options = [option for name in self.profiles for option in ("--profile", name)]
         result = subprocess.run(
-            [*self.command, "--project-name", self.project, *args],
+            [*self.command, "--project-name", self.project, *profile_options, *args],
             cwd=REPO_ROOT,
             env=self.env,
             capture_output=True,
@@ -80,6 +95,25 @@ class ComposeStack:
         if not container:
             raise RuntimeError(f"{service} has no container")
         return container
+
+    def created_services(self) -> set[str]:
+        """The services this project has a container of, running or not."""
+        result = subprocess.run(
+            [
+                "docker",
+                "ps",
+                "--all",
+                "--filter",
+                f"label=com.docker.compose.project={self.project}",
+                "--format",
+                '{{.Label "com.docker.compose.service"}}',
+            ],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return set(result.stdout.split())
 
     def inspect(self, service: str, template: str) -> str:
         result = subprocess.run(
@@ -106,6 +140,23 @@ class ComposeStack:
                 return
             time.sleep(1)
         raise TimeoutError(f"{service} not healthy after {timeout:.0f}s (last status: {status})")
+
+    def wait_prometheus_ready(self, timeout: float = HEALTHY_TIMEOUT) -> None:
+        """Until Prometheus's /-/ready answers 200: config and rules loaded, TSDB open. (No
+        compose healthcheck: the stand-in image has no HTTP client to run one with.)"""
+        deadline = time.monotonic() + timeout
+        last = "no answer"
+        with httpx.Client(timeout=5, trust_env=False) as client:
+            while time.monotonic() < deadline:
+                try:
+                    response = client.get(f"{self.prometheus_url}/-/ready")
+                    if response.status_code == 200:
+                        return
+                    last = f"{response.status_code} {response.text.strip()}"
+                except httpx.TransportError as error:
+                    last = repr(error)
+                time.sleep(1)
+        raise TimeoutError(f"Prometheus not ready after {timeout:.0f}s (last: {last})")
 
     def logs(self) -> str:
         result = self.compose("logs", "--no-color", "--timestamps", check=False, timeout=60)
