@@ -141,14 +141,16 @@ class RequestContextMiddleware:
             if trace_token is not None:
                 trace_context_var.reset(trace_token)
             request_id_var.reset(request_token)
-            route = route_label(scope)
-            if span is not None:
-                end_server_span(span, scope["method"], route, status)
             metrics: HttpMetrics | None = (
                 state.get("http_metrics") if self.metrics_enabled else None
             )
-            if metrics is not None:
-                metrics.observe(route, method_label(scope), status, time.perf_counter() - started)
+            if span is not None or metrics is not None:
+                route = route_label(scope)
+                if span is not None:
+                    end_server_span(span, scope["method"], route, status)
+                if metrics is not None:
+                    seconds = time.perf_counter() - started
+                    metrics.observe(route, method_label(scope), status, seconds)
 
 
 def declared_length(scope: Scope) -> int | None:
