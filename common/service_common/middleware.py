@@ -8,6 +8,7 @@ import time
 from uuid import uuid4
 
 from fastapi.responses import JSONResponse
+from opentelemetry.trace import Span
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -115,15 +116,33 @@ class RequestContextMiddleware:
         status = 500  # what the client gets when the app fails before answering
         response_started = False
 
+        metrics: HttpMetrics | None = state.get("http_metrics") if self.metrics_enabled else None
+        span: Span | None = None
+        recorded = False
+
+        def record() -> None:
+            # Before the answer's last message goes out: a client that has its answer
+            # finds it counted in the next scrape, whichever worker answers that.
+            nonlocal recorded
+            recorded = True
+            if span is not None or metrics is not None:
+                route = route_label(scope)
+                if span is not None:
+                    end_server_span(span, scope["method"], route, status)
+                if metrics is not None:
+                    seconds = time.perf_counter() - started
+                    metrics.observe(route, method_label(scope), status, seconds)
+
         async def send_with_id(message: Message) -> None:
             nonlocal status, response_started
             if message["type"] == "http.response.start":
                 status = message["status"]
                 response_started = True
                 message["headers"] = [*message.get("headers", ()), id_header]
+            elif message["type"] == "http.response.body" and not message.get("more_body"):
+                record()
             await send(message)
 
-        span = None
         request_token = request_id_var.set(request_id)
         trace_token = None
         if self.tracing_enabled:
@@ -141,16 +160,8 @@ class RequestContextMiddleware:
             if trace_token is not None:
                 trace_context_var.reset(trace_token)
             request_id_var.reset(request_token)
-            metrics: HttpMetrics | None = (
-                state.get("http_metrics") if self.metrics_enabled else None
-            )
-            if span is not None or metrics is not None:
-                route = route_label(scope)
-                if span is not None:
-                    end_server_span(span, scope["method"], route, status)
-                if metrics is not None:
-                    seconds = time.perf_counter() - started
-                    metrics.observe(route, method_label(scope), status, seconds)
+            if not recorded:  # the answer never finished (a failure while streaming it)
+                record()
 
 
 def declared_length(scope: Scope) -> int | None:
