@@ -7,6 +7,8 @@
 #   SERVICE_A_URL  gateway base URL    (default http://localhost:8000)
 #   SERVICE_B_URL  predictor base URL  (default http://localhost:8001)
 #   CURL_TIMEOUT   seconds per request (default 10)
+#   API_KEY        a key of the gateway's API_KEYS, if it has any: sent to service_a,
+#                  and a request without it must then be refused (401)
 set -uo pipefail
 
 a=${SERVICE_A_URL:-http://localhost:8000}
@@ -14,6 +16,7 @@ b=${SERVICE_B_URL:-http://localhost:8001}
 a=${a%/}
 b=${b%/}
 timeout=${CURL_TIMEOUT:-10}
+api_key=${API_KEY:-}
 
 for tool in curl python3; do
   if ! command -v "$tool" >/dev/null 2>&1; then
@@ -29,11 +32,15 @@ error_file=$(mktemp)
 trap 'rm -f "$body_file" "$error_file"' EXIT
 
 # check NAME EXPECTED_STATUS METHOD URL [JSON_BODY] [PYTHON_CONDITION]
-# PYTHON_CONDITION is an expression over `r`, the parsed JSON response.
+# PYTHON_CONDITION is an expression over `r`, the parsed JSON response. API_KEY goes
+# with every request to service_a unless SEND_KEY=no.
 check() {
   local name=$1 expected=$2 method=$3 url=$4 data=${5:-} condition=${6:-}
   local args=(--silent --show-error --max-time "$timeout" --output "$body_file"
     --write-out '%{http_code}' --request "$method")
+  if [ -n "$api_key" ] && [ "${SEND_KEY:-yes}" = yes ] && [[ $url == "$a"/* ]]; then
+    args+=(--header "Authorization: Bearer $api_key")
+  fi
   if [ -n "$data" ]; then
     args+=(--header 'Content-Type: application/json' --data "$data")
   fi
@@ -100,6 +107,11 @@ check "service_a POST /process without data is 422" 422 POST "$a/process" \
   '{"forward_to_model": true}' 'isinstance(r["detail"], list)'
 check "service_b POST /predict without input is 422" 422 POST "$b/predict" \
   '{}' 'isinstance(r["detail"], list)'
+if [ -n "$api_key" ]; then
+  SEND_KEY=no check "service_a POST /process without the API key is 401" 401 POST \
+    "$a/process" '{"data": "no key", "forward_to_model": false}' \
+    'r["detail"] == "Missing or invalid API key"'
+fi
 
 check "service_a GET /docs (Swagger UI)" 200 GET "$a/docs"
 check "service_b GET /docs (Swagger UI)" 200 GET "$b/docs"

@@ -33,6 +33,7 @@ from bench import chaos
 from bench.hardening import greedy_requests
 from bench.lifecycle import lifecycle_checks, lifecycle_phases
 from bench.observability import observability_checks, observability_phases
+from bench.security import security_checks, security_phases
 from devkit.ports import free_port
 from devkit.processes import ServiceProcess
 
@@ -151,10 +152,26 @@ def running(
         process.stop()
 
 
-def lua_script(bodies: list[str], folder: Path, name: str) -> Path:
+def lua_script(
+    bodies: list[str],
+    folder: Path,
+    name: str,
+    headers: dict[str, str] | None = None,
+    delay_ms: int = 0,
+) -> Path:
+    """A wrk script posting `bodies` in turn with `headers` (and Content-Type), each
+    connection pausing `delay_ms` between requests (0: at full speed)."""
     entries = ",\n".join(f"  [==[{body}]==]" for body in bodies)
+    sent = {"Content-Type": "application/json", **(headers or {})}
+    header_table = ", ".join(f'["{key}"] = [==[{value}]==]' for key, value in sent.items())
+    text = (
+        LUA_TEMPLATE.read_text()
+        .replace("__BODIES__", "{\n" + entries + "\n}", 1)
+        .replace("__HEADERS__", "{ " + header_table + " }", 1)
+        .replace("__DELAY_MS__", str(delay_ms), 1)
+    )
     script = folder / f"{name}.lua"
-    script.write_text(LUA_TEMPLATE.read_text().replace("__BODIES__", "{\n" + entries + "\n}", 1))
+    script.write_text(text)
     return script
 
 
@@ -378,6 +395,9 @@ def run(
     observability = observability_phases(
         texts, out, models, COMMON_ENV, seconds, slices, run_wrk, lua_script, process_cpu_seconds
     )
+    security = security_phases(
+        texts, out, models, COMMON_ENV, seconds, slices, run_wrk, lua_script, process_cpu_seconds
+    )
 
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -396,6 +416,7 @@ def run(
         "faults": faults,
         "lifecycle": lifecycle,
         "observability": observability,
+        "security": security,
         "model_call": model_call,
         "requests_through": {
             name: sum(p.requests for p in phases if p.service == name or forwarded(p, name))
@@ -690,6 +711,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
     checks += fault_checks(report["faults"])
     checks += lifecycle_checks(report["lifecycle"])
     checks += observability_checks(report["observability"])
+    checks += security_checks(report["security"])
     checks += model_call_checks(report["model_call"])
     checks += [
         (
@@ -860,6 +882,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"| observability: {name} | `{json.dumps(result)}` |"
         for name, result in report["observability"].items()
     ]
+    lines += [
+        f"| security: {name} | `{json.dumps(result)}` |"
+        for name, result in report["security"].items()
+    ]
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     lines += [
         f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else '**no**'} |"
@@ -884,7 +910,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["lifecycle", "observability"],
+        choices=["lifecycle", "observability", "security"],
         help="run only these phases (and their targets), e.g. while working on them",
     )
     args = parser.parse_args()
@@ -892,6 +918,8 @@ def main() -> None:
         run_lifecycle_only(args.duration, args.out)
     elif args.only == "observability":
         run_observability_only(args.duration, args.out, args.slices)
+    elif args.only == "security":
+        run_security_only(args.duration, args.out, args.slices)
     else:
         run(args.duration, args.warmup, args.out, args.gateway_workers, args.slices)
 
@@ -917,6 +945,20 @@ def run_observability_only(seconds: float, out: Path, slices: int) -> None:
     (out / "observability.json").write_text(json.dumps(observability, indent=2) + "\n")
     print("| target | measured | limit | met |\n|---|---:|---:|---|")
     for label, value, limit, op in observability_checks(observability):
+        met = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
+        print(f"| {label} | {round(value, 3)} | {op} {limit} | {'yes' if met else '**no**'} |")
+
+
+def run_security_only(seconds: float, out: Path, slices: int) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    models = train_bench_model(out)
+    security = security_phases(
+        sample_texts(), out, models, COMMON_ENV, seconds, slices, run_wrk, lua_script,
+        process_cpu_seconds,
+    )  # fmt: skip
+    (out / "security.json").write_text(json.dumps(security, indent=2) + "\n")
+    print("| target | measured | limit | met |\n|---|---:|---:|---|")
+    for label, value, limit, op in security_checks(security):
         met = {"<=": value <= limit, ">=": value >= limit, "<": value < limit}[op]
         print(f"| {label} | {round(value, 3)} | {op} {limit} | {'yes' if met else '**no**'} |")
 

@@ -3,7 +3,8 @@
 # Unit and integration tests always run; the compose end-to-end test runs when
 # a Docker engine is reachable (REQUIRE_DOCKER=1 makes its absence a failure),
 # the browser test runs when Chromium is installed (REQUIRE_BROWSER=1 idem), and
-# the Prometheus config and alert tests when promtool is (REQUIRE_PROMTOOL=1 idem).
+# the Prometheus config and alert tests when promtool is (REQUIRE_PROMTOOL=1 idem),
+# and the shared rate limit's tests when redis-server is (REQUIRE_REDIS=1 idem).
 # Extra arguments go to pytest, e.g. `scripts/test.sh -k gateway`.
 set -euo pipefail
 cd "$(dirname "$0")/.."

@@ -1,13 +1,18 @@
 """Gateway settings, read from the environment (one field per variable, no prefix)."""
 
+from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, HttpUrl, field_validator, model_validator
+from limits import RateLimitItem
+from pydantic import Field, HttpUrl, PrivateAttr, SecretStr, field_validator, model_validator
 
+from gateway.access_settings import parse_api_keys, parse_rate_limit, read_api_key_file
 from service_common.settings import Seconds, ServiceSettings
 
 PREDICT_PATH = "/predict"
 READY_PATH = "/ready"
+MEMORY_STORAGE = "memory://"
+REDIS_SCHEMES = ("redis://", "rediss://", "redis+unix://")
 
 
 class Settings(ServiceSettings):
@@ -75,6 +80,38 @@ class Settings(ServiceSettings):
     MAX_DATA_CHARS: int = Field(10_000, ge=1)
     """Longest accepted `data`, in characters (the predictor's own limit is the same)."""
 
+    API_KEYS: SecretStr | None = None
+    """Comma-separated API keys (each at least 16 printable ASCII characters, no spaces);
+    set, `POST /process` needs one as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
+    Unset (and no API_KEYS_FILE): the gateway is open."""
+
+    API_KEYS_FILE: Path | None = None
+    """A file of API keys, one a line (blank lines and `#` comments ignored), such as a
+    Docker or Kubernetes secret; instead of API_KEYS."""
+
+    RATE_LIMIT: str | None = None
+    """Requests each API key (each client address, without keys) may make to
+    `POST /process`, in the `limits` package's notation: `100/second`, or several limits
+    separated by `;`, such as `6000/minute;200/second` (100 a second on average, bursts of
+    up to 200 in a second). Unset: no limit."""
+
+    RATE_LIMIT_STRATEGY: Literal["sliding-window-counter", "fixed-window", "moving-window"] = (
+        "sliding-window-counter"
+    )
+    """How the limit's window is counted (the `limits` package's strategies)."""
+
+    RATE_LIMIT_STORAGE: SecretStr = SecretStr("memory://")
+    """Where the counts are kept: `memory://` (each worker process its own), or a Redis
+    URL (`redis://host:6379/0`, `rediss://`, `redis+unix://`) shared by every worker and
+    replica."""
+
+    RATE_LIMIT_STORAGE_TIMEOUT_S: Seconds = 0.25
+    """Seconds a call to the rate-limit storage may take; if it fails or is slower, the
+    request is let through (and logged) rather than refused."""
+
+    _api_keys: tuple[SecretStr, ...] = PrivateAttr(())
+    _rate_limits: tuple[RateLimitItem, ...] = PrivateAttr(())
+
     @field_validator("SERVICE_B_TRANSPORT", mode="before")
     @classmethod
     def _lower_case_transport(cls, value: object) -> object:
@@ -93,6 +130,39 @@ class Settings(ServiceSettings):
             raise ValueError("must not carry a user name or password")
         return url
 
+    @field_validator("API_KEYS", "API_KEYS_FILE", "RATE_LIMIT", mode="before")
+    @classmethod
+    def _empty_access_setting_is_unset(cls, value: object) -> object:
+        # docker-compose passes `NAME: ${NAME:-}` as "" when the shell leaves it unset.
+        return None if value == "" else value
+
+    @field_validator("RATE_LIMIT_STRATEGY", mode="before")
+    @classmethod
+    def _lower_case_strategy(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+    @field_validator("RATE_LIMIT_STORAGE")
+    @classmethod
+    def _known_storage(cls, value: SecretStr) -> SecretStr:
+        url = value.get_secret_value()
+        if url != MEMORY_STORAGE and not url.startswith(REDIS_SCHEMES):
+            raise ValueError(
+                "must be memory:// or a Redis URL (redis://, rediss://, redis+unix://)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _read_access_settings(self) -> "Settings":
+        if self.API_KEYS is not None and self.API_KEYS_FILE is not None:
+            raise ValueError("set API_KEYS or API_KEYS_FILE, not both")
+        if self.API_KEYS is not None:
+            self._api_keys = parse_api_keys(self.API_KEYS.get_secret_value().split(","), "API_KEYS")
+        elif self.API_KEYS_FILE is not None:
+            self._api_keys = read_api_key_file(self.API_KEYS_FILE)
+        if self.RATE_LIMIT is not None:
+            self._rate_limits = parse_rate_limit(self.RATE_LIMIT)
+        return self
+
     @model_validator(mode="after")
     def _breaker_times_in_order(self) -> "Settings":
         if self.BREAKER_MAX_OPEN_S < self.BREAKER_OPEN_S:
@@ -101,6 +171,16 @@ class Settings(ServiceSettings):
                 f"BREAKER_OPEN_S ({self.BREAKER_OPEN_S:g})"
             )
         return self
+
+    @property
+    def api_keys(self) -> tuple[SecretStr, ...]:
+        """The accepted API keys, from API_KEYS or API_KEYS_FILE; empty: the gateway is open."""
+        return self._api_keys
+
+    @property
+    def rate_limits(self) -> tuple[RateLimitItem, ...]:
+        """RATE_LIMIT, parsed; empty: no limit."""
+        return self._rate_limits
 
     @property
     def max_in_flight(self) -> int:

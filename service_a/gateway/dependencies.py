@@ -4,6 +4,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from gateway.admission import Admission
 from gateway.predictor_client import PredictorClient
 from gateway.processing import InputProcessor
 from service_common.app import lifespan_state
@@ -17,6 +18,7 @@ class State(ObservabilityState):
     predictor: PredictorClient
     processor: InputProcessor
     draining: Draining
+    admission: Admission
 
 
 async def get_predictor(request: Request) -> PredictorClient:
@@ -31,6 +33,13 @@ async def get_draining(request: Request) -> Draining:
     return lifespan_state(request, State)["draining"]
 
 
+async def admit_caller(request: Request) -> str | None:
+    """The API key id of an admitted request (None without keys); see Admission.admit."""
+    return await lifespan_state(request, State)["admission"].admit(request)
+
+
 PredictorDep = Annotated[PredictorClient, Depends(get_predictor)]
 ProcessorDep = Annotated[InputProcessor, Depends(get_processor)]
 DrainingDep = Annotated[Draining, Depends(get_draining)]
+CallerDep = Annotated[str | None, Depends(admit_caller)]
+"""The id of the caller's API key: requiring it makes a route check keys and the limit."""

@@ -88,3 +88,29 @@ class ModelVersionRefused(ModelVersionNotFound):
 
     def body(self) -> dict[str, Any]:
         return {"detail": f"Model version {self.version} cannot be served by service B"}
+
+
+class Unauthenticated(ServiceError):
+    """POST /process without a valid API key (API_KEYS or API_KEYS_FILE is set)."""
+
+    status_code = 401
+    detail = "Missing or invalid API key"
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"WWW-Authenticate": "Bearer"}
+
+
+class RateLimited(RetryLater):
+    """The caller (its API key, or its address without keys) is over RATE_LIMIT."""
+
+    status_code = 429
+    detail = "Rate limit exceeded"
+
+    def __init__(self, retry_after: int, rate_limit_headers: dict[str, str]) -> None:
+        super().__init__(retry_after)
+        self.rate_limit_headers = rate_limit_headers
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return super().headers | self.rate_limit_headers

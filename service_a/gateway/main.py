@@ -10,13 +10,16 @@ from fastapi import FastAPI
 from opentelemetry.sdk.trace import TracerProvider
 
 from gateway import __version__
+from gateway.admission import Admission, warn_if_open
+from gateway.api_keys import ApiKeys, document_api_keys
 from gateway.config import Settings
 from gateway.dependencies import State
 from gateway.metrics import GatewayMetrics
 from gateway.predictor_client import PredictorClient, Resilience
 from gateway.processing import InputProcessor
+from gateway.rate_limit import open_rate_limiter
 from gateway.recovery import watch_for_recovery
-from gateway.routes import SERVICE_NAME, router
+from gateway.routes import PROCESS_PATH, SERVICE_NAME, router
 from gateway.transport import build_transport
 from service_common.app import create_service_app
 from service_common.draining import Draining
@@ -57,6 +60,7 @@ def create_app(
     `served`: the one app of a server process (see create_service_app); `tracer_provider`
     replaces the OTLP exporter of spans (tests pass an in-memory one)."""
     settings = settings or load_settings(Settings)
+    api_keys = ApiKeys(settings.api_keys) if settings.api_keys else None
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[State]:
@@ -66,6 +70,8 @@ def create_app(
                 observability(settings, SERVICE_NAME, tracer_provider)
             )
             metrics = GatewayMetrics(telemetry.registry) if telemetry.registry else None
+            warn_if_open(api_keys)
+            rate_limiter = await stack.enter_async_context(open_rate_limiter(settings, metrics))
             if transport is not None:
                 # A test's fake: one transport for both (it has no connections to reuse).
                 pooled = fresh = await stack.enter_async_context(transport)
@@ -89,10 +95,11 @@ def create_app(
                 "predictor": predictor,
                 "processor": InputProcessor(predictor, settings, metrics),
                 "draining": Draining(),
+                "admission": Admission(api_keys, rate_limiter),
                 **telemetry.state,
             }
 
-    return create_service_app(
+    app = create_service_app(
         title="Service A: gateway",
         description=DESCRIPTION,
         version=__version__,
@@ -100,11 +107,14 @@ def create_app(
         router=router,
         lifespan=lifespan,
         max_body_bytes=settings.MAX_BODY_BYTES,
-        body_examples={"/process": BODY_EXAMPLE},
+        body_examples={PROCESS_PATH: BODY_EXAMPLE},
         freeze_gc_after_startup=served,
         metrics_enabled=settings.METRICS_ENABLED,
         tracing_enabled=settings.TRACING_ENABLED,
     )
+    if api_keys is not None:
+        document_api_keys(app, PROCESS_PATH)
+    return app
 
 
 def create_served_app() -> FastAPI:

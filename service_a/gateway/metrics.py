@@ -50,6 +50,11 @@ class GatewayMetrics:
             outcome: (calls.labels(outcome), duration.labels(outcome)) for outcome in CALL_OUTCOMES
         }
         self._retried = calls.labels(RETRIED)
+        self._rate_limit_storage_errors = Counter(
+            "gateway_rate_limit_storage_errors",
+            "Requests let through unlimited because the rate-limit storage failed or was slow.",
+            registry=registry,
+        )
 
     def input_logged(self, forward_to_model: bool) -> None:
         self._inputs[forward_to_model].inc()
@@ -61,3 +66,6 @@ class GatewayMetrics:
 
     def call_retried(self) -> None:
         self._retried.inc()
+
+    def rate_limit_storage_error(self) -> None:
+        self._rate_limit_storage_errors.inc()

@@ -38,10 +38,13 @@ class InputProcessor:
                 "data", "blank", "data must contain a non-whitespace character to be forwarded"
             )
 
-    async def process(self, body: ProcessRequest, request_id: str) -> bytes:
-        """The JSON answer to an input: logged, and classified unless forward_to_model is false."""
+    async def process(
+        self, body: ProcessRequest, request_id: str, api_key_id: str | None = None
+    ) -> bytes:
+        """The JSON answer to an input: logged (with the id of the caller's API key, if
+        any), and classified unless forward_to_model is false."""
         self.check(body)
-        log_input(body.data, body.forward_to_model, self._preview_chars)
+        log_input(body.data, body.forward_to_model, self._preview_chars, api_key_id)
         if self._metrics is not None:
             self._metrics.input_logged(body.forward_to_model)
         prediction = None
@@ -50,11 +53,24 @@ class InputProcessor:
         return process_response_body(prediction)
 
 
-def log_input(data: str, forward_to_model: bool, preview_chars: int) -> None:
-    """The one INFO line every accepted input gets."""
+def log_input(
+    data: str, forward_to_model: bool, preview_chars: int, api_key_id: str | None = None
+) -> None:
+    """The one INFO line every accepted input gets; `api_key_id` is a key's id, never a key."""
     if not input_logger.isEnabledFor(logging.INFO):
         return
     shown = preview(data, preview_chars)
+    message = 'Input received: forward_to_model=%s length=%d preview="%s"'
+    args: tuple[object, ...] = ("true" if forward_to_model else "false", len(data), shown)
+    extra: dict[str, object] = {
+        "forward_to_model": forward_to_model,
+        "input_length": len(data),
+        "preview": shown,
+    }
+    if api_key_id is not None:
+        message += " api_key=%s"
+        args += (api_key_id,)
+        extra["api_key_id"] = api_key_id
     # The record is made and handled directly, as Logger.info would, minus its walk up the
     # stack for the caller's file and line, which no format shows (it runs per request).
     record = input_logger.makeRecord(
@@ -62,9 +78,9 @@ def log_input(data: str, forward_to_model: bool, preview_chars: int) -> None:
         logging.INFO,
         __file__,
         0,
-        'Input received: forward_to_model=%s length=%d preview="%s"',
-        ("true" if forward_to_model else "false", len(data), shown),
+        message,
+        args,
         None,
-        extra={"forward_to_model": forward_to_model, "input_length": len(data), "preview": shown},
+        extra=extra,
     )
     input_logger.handle(record)

@@ -8,6 +8,8 @@ from gateway.errors import (
     PredictorNotReady,
     PredictorTimeout,
     PredictorUnavailable,
+    RateLimited,
+    Unauthenticated,
 )
 from gateway.schemas import LOGGED_STATUS, PREDICTION_EXAMPLE, NotReadyMessage
 from service_common.errors import INTERNAL_ERROR_DETAIL, ShuttingDown
@@ -62,7 +64,39 @@ PROCESS: ResponseDocs = {
             }
         },
     },
+    401: error_doc(
+        "Only when API_KEYS or API_KEYS_FILE is set: no key was sent as "
+        "`Authorization: Bearer <key>` or `X-API-Key: <key>`, or it is not one of them.",
+        Unauthenticated.detail,
+        {
+            "WWW-Authenticate": {
+                "description": "`Bearer`: send an API key.",
+                "schema": {"type": "string"},
+            }
+        },
+    ),
     413: PAYLOAD_TOO_LARGE,
+    429: error_doc(
+        "Only when RATE_LIMIT is set: the caller's API key (its address, without keys) is "
+        "over the limit. Nothing is logged or forwarded.",
+        RateLimited.detail,
+        {
+            "Retry-After": {
+                "description": "Seconds until the limit lets a request through again.",
+                "schema": {"type": "integer"},
+            },
+            "RateLimit-Policy": {
+                "description": "Each limit of RATE_LIMIT (IETF httpapi RateLimit draft): "
+                'its quota `q` and window `w` in seconds, e.g. `"100 per 1 second";q=100;w=1`.',
+                "schema": {"type": "string"},
+            },
+            "RateLimit": {
+                "description": "The limit that was hit: requests remaining `r` and seconds "
+                'until it lets more through `t`, e.g. `"100 per 1 second";r=0;t=1`.',
+                "schema": {"type": "string"},
+            },
+        },
+    ),
     422: validation_error_doc(
         "Invalid body: not JSON, `data` missing or not a string, "
         "`forward_to_model` not a boolean, `model_version` not `v` and a number, "

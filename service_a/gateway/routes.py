@@ -3,7 +3,7 @@
 from fastapi import APIRouter, Response
 
 from gateway import responses
-from gateway.dependencies import DrainingDep, PredictorDep, ProcessorDep
+from gateway.dependencies import CallerDep, DrainingDep, PredictorDep, ProcessorDep
 from gateway.errors import PredictorUnavailable
 from gateway.schemas import GatewayInfo, ProcessRequest, ProcessResponse, Ready
 from service_common.errors import ShuttingDown, error_response
@@ -12,6 +12,7 @@ from service_common.logging_setup import current_request_id
 from service_common.schemas import Health
 
 SERVICE_NAME = "service_a"
+PROCESS_PATH = "/process"
 
 router = APIRouter(route_class=StrictJsonRoute)
 
@@ -39,16 +40,18 @@ async def read_readiness(predictor: PredictorDep, draining: DrainingDep) -> Read
 
 
 @router.post(
-    "/process",
+    PROCESS_PATH,
     response_model=ProcessResponse,
     responses=responses.PROCESS,
     openapi_extra=responses.PROCESS_OPENAPI_EXTRA,
     tags=["gateway"],
 )
-async def process_input(body: ProcessRequest, processor: ProcessorDep) -> Response:
+async def process_input(
+    caller: CallerDep, body: ProcessRequest, processor: ProcessorDep
+) -> Response:
     """Log the input; unless `forward_to_model` is false, return service B's prediction too."""
     try:
-        answer = await processor.process(body, current_request_id())
+        answer = await processor.process(body, current_request_id(), caller)
     except PredictorUnavailable as unavailable:
         # The answer while B is down or the breaker is open, as cheap as a logged-only one:
         # made here rather than by raising through the framework's exception handling.

@@ -150,9 +150,14 @@ def parent_of(span: ReadableSpan) -> str | None:
     return None if span.parent is None else format_span_id(span.parent.span_id)
 
 
+OPEN_GATEWAY_LOGGER = "gateway.admission"
+
+
 def text_lines(log: str) -> list[dict[str, str]]:
-    """logger, request_id and trace_id of each log line (a traceback's lines left out)."""
-    return [match.groupdict() for line in log.splitlines() if (match := TEXT_LINE.search(line))]
+    """logger, request_id and trace_id of each log line of a request (a traceback's lines
+    and the start-up warning of an open gateway left out)."""
+    lines = (match.groupdict() for line in log.splitlines() if (match := TEXT_LINE.search(line)))
+    return [line for line in lines if line["logger"] != OPEN_GATEWAY_LOGGER]
 
 
 @pytest.fixture

@@ -85,7 +85,11 @@ def test_every_setting_is_documented() -> None:
         ("get", "/", {"200"}),
         ("get", "/health", {"200"}),
         ("get", "/ready", {"200", "503"}),
-        ("post", "/process", {"200", "404", "409", "413", "422", "500", "502", "503", "504"}),
+        (
+            "post",
+            "/process",
+            {"200", "401", "404", "409", "413", "422", "429", "500", "502", "503", "504"},
+        ),
     ],
 )
 def test_openapi_documents_every_status_with_an_example(

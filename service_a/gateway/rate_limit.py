@@ -1,0 +1,186 @@
+"""The gateway's rate limit: RATE_LIMIT per caller, counted by the `limits` package in this
+process's memory or in Redis, and the 429 that tells the caller when to come back.
+
+A storage that fails (Redis down, or slower than RATE_LIMIT_STORAGE_TIMEOUT_S) lets the
+request through: the limit protects the predictor, and losing it for a while is better
+than refusing every caller. The outage is logged when it starts and when it ends.
+"""
+
+import asyncio
+import logging
+import math
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import urlsplit
+
+from limits import RateLimitItem, WindowStats
+from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.strategies import (
+    FixedWindowRateLimiter,
+    MovingWindowRateLimiter,
+    SlidingWindowCounterRateLimiter,
+)
+from limits.errors import StorageError
+from limits.storage import storage_from_string
+
+from gateway.config import MEMORY_STORAGE, Settings
+from gateway.errors import RateLimited
+from gateway.metrics import GatewayMetrics
+
+logger = logging.getLogger("gateway.rate_limit")
+
+REDIS_CLIENT = "redispy"
+"""The `redis` package (redis-py) is the client `limits` drives; coredis is not installed."""
+
+
+Strategy = type[SlidingWindowCounterRateLimiter | FixedWindowRateLimiter | MovingWindowRateLimiter]
+STRATEGIES: dict[str, Strategy] = {
+    "sliding-window-counter": SlidingWindowCounterRateLimiter,
+    "fixed-window": FixedWindowRateLimiter,
+    "moving-window": MovingWindowRateLimiter,
+}
+"""RATE_LIMIT_STRATEGY's values."""
+
+
+def policy_name(item: RateLimitItem) -> str:
+    """A limit's name in the RateLimit headers: `100 per 1 second`, `10 per 2 minutes`."""
+    unit = item.GRANULARITY.name + ("s" if item.multiples != 1 else "")
+    return f"{item.amount} per {item.multiples} {unit}"
+
+
+def policy_header(items: tuple[RateLimitItem, ...]) -> str:
+    """RateLimit-Policy (IETF httpapi draft): each limit's quota `q` and window `w` (s)."""
+    return ", ".join(
+        f'"{policy_name(item)}";q={item.amount};w={item.get_expiry()}' for item in items
+    )
+
+
+def shown_storage(url: str) -> str:
+    """The storage URL without a password, for the log."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return parts._replace(
+        netloc=f"***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
+    ).geturl()
+
+
+class Counts:
+    """Each caller's counts, in `storage`: this process's memory, or Redis, whose calls may
+    fail (StorageError) or take longer than `timeout` (TimeoutError)."""
+
+    def __init__(self, strategy: str, storage: Storage, timeout: float | None) -> None:
+        """`timeout` None: a storage that cannot hang (memory), so nothing times its calls."""
+        self._limiter = STRATEGIES[strategy](storage)
+        self._timeout = timeout
+
+    async def over_limit(self, item: RateLimitItem, caller: str) -> WindowStats | None:
+        """Count a request; the window's state if that was over the limit, else None."""
+        if self._timeout is None:
+            return await self._count(item, caller)
+        async with asyncio.timeout(self._timeout):
+            return await self._count(item, caller)
+
+    async def _count(self, item: RateLimitItem, caller: str) -> WindowStats | None:
+        if await self._limiter.hit(item, caller):
+            return None
+        return await self._limiter.get_window_stats(item, caller)
+
+
+class RateLimiter:
+    """Counts each caller's requests against every limit of RATE_LIMIT."""
+
+    def __init__(
+        self,
+        items: tuple[RateLimitItem, ...],
+        counts: Counts,
+        metrics: GatewayMetrics | None = None,
+    ) -> None:
+        # Shortest window first: a request that one limit refuses is counted only by the
+        # limits checked before it, which then forget it soonest.
+        self._items = tuple(sorted(items, key=lambda item: item.get_expiry()))
+        self._counts = counts
+        self._metrics = metrics
+        self._policy = policy_header(items)
+        self._storage_failing = False
+
+    async def admit(self, caller: str) -> None:
+        """Count one request of `caller`; RateLimited if that is over any limit."""
+        for item in self._items:
+            try:
+                over = await self._counts.over_limit(item, caller)
+            except (StorageError, TimeoutError) as error:
+                self._storage_failed(error)
+                return
+            if over is not None:
+                self._storage_answered()
+                retry_after = max(1, math.ceil(over.reset_time - time.time()))
+                raise RateLimited(
+                    retry_after,
+                    {
+                        "RateLimit-Policy": self._policy,
+                        "RateLimit": f'"{policy_name(item)}";r={over.remaining};t={retry_after}',
+                    },
+                )
+        if self._storage_failing:
+            self._storage_answered()
+
+    def _storage_failed(self, error: Exception) -> None:
+        if self._metrics is not None:
+            self._metrics.rate_limit_storage_error()
+        if not self._storage_failing:
+            self._storage_failing = True
+            cause = type(getattr(error, "storage_error", None) or error).__name__
+            logger.error("Rate-limit storage failed (%s): requests are let through", cause)
+
+    def _storage_answered(self) -> None:
+        if self._storage_failing:
+            self._storage_failing = False
+            logger.warning("Rate-limit storage answers again: the limit applies")
+
+
+@asynccontextmanager
+async def open_rate_limiter(
+    settings: Settings, metrics: GatewayMetrics | None = None
+) -> AsyncIterator[RateLimiter | None]:
+    """The rate limiter of RATE_LIMIT (None when it is unset), with its storage; a Redis
+    storage is checked once (a WARNING if it does not answer) and closed at the end."""
+    if not settings.rate_limits:
+        yield None
+        return
+    url = settings.RATE_LIMIT_STORAGE.get_secret_value()
+    if url == MEMORY_STORAGE:
+        yield RateLimiter(
+            settings.rate_limits,
+            Counts(settings.RATE_LIMIT_STRATEGY, MemoryStorage(), None),
+            metrics,
+        )
+        return
+    timeout = settings.RATE_LIMIT_STORAGE_TIMEOUT_S
+    storage = storage_from_string(
+        f"async+{url}",
+        implementation=REDIS_CLIENT,
+        wrap_exceptions=True,
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    assert isinstance(storage, Storage)
+    try:
+        async with asyncio.timeout(timeout):
+            reachable = await storage.check()
+    except TimeoutError:
+        reachable = False
+    if not reachable:
+        logger.warning(
+            "RATE_LIMIT_STORAGE %s does not answer: requests are let through until it does",
+            shown_storage(url),
+        )
+    try:
+        yield RateLimiter(
+            settings.rate_limits,
+            Counts(settings.RATE_LIMIT_STRATEGY, storage, timeout),
+            metrics,
+        )
+    finally:
+        await storage.bridge.storage.aclose()  # type: ignore[attr-defined]

@@ -1,0 +1,94 @@
+"""A real redis-server on a free loopback port, for the tests of a rate limit kept in Redis.
+
+Without redis-server (Debian: `apt-get install redis-server`) those tests are skipped,
+unless REQUIRE_REDIS=1 (as in CI), which turns the skip into a failure.
+"""
+
+import os
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from devkit.ports import free_port
+
+START_TIMEOUT = 10.0
+STOP_TIMEOUT = 10.0
+
+
+def redis_required() -> bool:
+    return os.environ.get("REQUIRE_REDIS", "").lower() in ("1", "true", "yes")
+
+
+def redis_server_executable() -> str:
+    """The redis-server executable; skips (or fails, with REQUIRE_REDIS=1) when missing."""
+    path = shutil.which("redis-server")
+    if path is None:
+        problem = "redis-server is not installed (apt-get install redis-server)"
+        if redis_required():
+            pytest.fail(f"REQUIRE_REDIS is set but {problem}", pytrace=False)
+        pytest.skip(f"The rate limit in Redis was NOT tested: {problem}")
+    return path
+
+
+def answers_ping(port: int) -> bool:
+    """Whether a Redis server on loopback `port` answers PING."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1.0) as connection:
+            connection.sendall(b"PING\r\n")
+            return connection.recv(16).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class RedisServer:
+    """redis-server as a process, keeping nothing on disk, its output in a log file."""
+
+    def __init__(self, executable: str, folder: Path, port: int | None = None) -> None:
+        self.executable = executable
+        self.folder = folder
+        self.port = port or free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def log_path(self) -> Path:
+        return self.folder / "redis-server.log"
+
+    def start(self) -> "RedisServer":
+        """Start it (again, on the same port, after `kill`) and wait until it answers PING."""
+        command = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1"]
+        command += ["--save", "", "--appendonly", "no", "--dir", str(self.folder)]
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                command, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
+            )
+        deadline = time.monotonic() + START_TIMEOUT
+        while not answers_ping(self.port):
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                raise RuntimeError(f"redis-server did not start:\n{self.log_path.read_text()}")
+            time.sleep(0.05)
+        return self
+
+    def kill(self) -> None:
+        """Stop at once, as in a crash (SIGKILL); what it counted is lost."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(timeout=STOP_TIMEOUT)
+
+    def stop(self) -> None:
+        """Stop gracefully (SIGTERM), killing it if it does not exit in time."""
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            self.kill()
