@@ -1,5 +1,7 @@
-"""OpenAPI documentation of answers, shared by both services' route docs."""
+"""OpenAPI documentation of answers, shared by both services' route docs, and what every
+service's document gets once generated: the limits that come from settings."""
 
+from collections.abc import Mapping
 from typing import Any
 
 from service_common.errors import PAYLOAD_TOO_LARGE_DETAIL
@@ -54,3 +56,18 @@ def validation_error_doc(description: str, example: dict[str, Any]) -> dict[str,
         "headers": REQUEST_ID_HEADER_DOC,
         "content": {"application/json": {"example": {"detail": [example]}}},
     }
+
+
+SchemaLimits = Mapping[str, Mapping[str, Mapping[str, Any]]]
+"""Keywords to set on properties of the document's schemas, `{schema: {property:
+{keyword: value}}}`: the limits that settings decide (maxLength, maxItems), so that the
+document states the configured value."""
+
+
+def complete_openapi(document: dict[str, Any], limits: SchemaLimits) -> None:
+    """Add to a generated document what FastAPI cannot know: `limits`. KeyError when a
+    schema or property of `limits` is not in the document (a renamed model or field)."""
+    schemas = document["components"]["schemas"]
+    for schema_name, properties in limits.items():
+        for property_name, keywords in properties.items():
+            schemas[schema_name]["properties"][property_name].update(keywords)

@@ -17,6 +17,7 @@ from predictor.training_config import TrainingConfig
 from predictor.training_jobs import JobStore
 from predictor.training_queue import TrainingQueue
 from service_common.errors import InvalidField
+from service_common.text import is_blank
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ class TrainingService:
                     f"String should have at most {self._max_input_chars} characters",
                     {"max_length": self._max_input_chars},
                 )
-            if not example.text.strip():
+            if is_blank(example.text):
                 raise InvalidField(where, "blank", "text must contain a non-whitespace character")
         self._check_labels(request)
         self._check_params(request)
