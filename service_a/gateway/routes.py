@@ -42,7 +42,6 @@ async def read_readiness(predictor: PredictorDep, draining: DrainingDep) -> Read
     "/process",
     response_model=ProcessResponse,
     responses=responses.PROCESS,
-    openapi_extra=responses.PROCESS_OPENAPI_EXTRA,
     tags=["gateway"],
 )
 async def process_input(body: ProcessRequest, processor: ProcessorDep) -> Response:

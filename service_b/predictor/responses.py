@@ -14,7 +14,9 @@ from predictor.errors import (
 from predictor.schemas import VERSION_PATTERN
 from service_common.errors import INTERNAL_ERROR_DETAIL, ShuttingDown
 from service_common.openapi import (
+    INTERNAL_ERROR,
     PAYLOAD_TOO_LARGE,
+    REQUEST_ID_HEADER_DOC,
     ResponseDocs,
     error_doc,
     ok_doc,
@@ -23,10 +25,10 @@ from service_common.openapi import (
 
 NOT_READY = error_doc("No model is loaded yet (start-up training).", ModelNotReady.detail)
 
-OK: ResponseDocs = {200: ok_doc()}
-MODEL_REQUIRED: ResponseDocs = {200: ok_doc(), 503: NOT_READY}
+OK: ResponseDocs = {200: ok_doc(), 500: INTERNAL_ERROR}
+MODEL_REQUIRED: ResponseDocs = {**OK, 503: NOT_READY}
 READY: ResponseDocs = {
-    200: ok_doc(),
+    **OK,
     503: error_doc(
         "No model is loaded yet (start-up training), or the service is shutting down "
         f"({ShuttingDown.detail!r}).",
@@ -61,7 +63,7 @@ ADMIN_UNAUTHORIZED = error_doc(
     AdminUnauthorized.detail,
     headers={"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
 )
-ADMIN: ResponseDocs = {401: ADMIN_UNAUTHORIZED, 403: ADMIN_DISABLED}
+ADMIN: ResponseDocs = {401: ADMIN_UNAUTHORIZED, 403: ADMIN_DISABLED, 500: INTERNAL_ERROR}
 VERSION_NOT_FOUND = error_doc(
     "The models folder has no such version.", "Model version v9 not found"
 )
@@ -95,7 +97,17 @@ VERSION_PREDICT: ResponseDocs = {
     ),
 }
 TRAIN: ResponseDocs = {
-    202: ok_doc("Queued; `Location` is the job's URL."),
+    202: {
+        "description": "Queued; `Location` is the job's URL.",
+        "headers": REQUEST_ID_HEADER_DOC
+        | {
+            "Location": {
+                "description": "The job's URL, `/train/jobs/{job_id}`.",
+                "required": True,
+                "schema": {"type": "string", "pattern": r"^/train/jobs/[0-9a-f]{32}$"},
+            }
+        },
+    },
     **ADMIN,
     413: PAYLOAD_TOO_LARGE,
     422: validation_error_doc(

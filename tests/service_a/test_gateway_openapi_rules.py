@@ -72,3 +72,20 @@ async def test_forward_to_model_is_a_json_boolean_as_the_schema_says(
         response = await client.post("/process", json={"data": "cat", "forward_to_model": value})
         assert response.status_code == 422, value
     assert schema["properties"]["forward_to_model"]["type"] == "boolean"
+
+
+async def test_empty_request_id_is_replaced_and_the_schema_does_not_call_it_invalid(
+    client: httpx.AsyncClient,
+) -> None:
+    response = await client.post(
+        "/process",
+        json={"data": "cat", "forward_to_model": False},
+        headers=[(b"X-Request-ID", b"")],
+    )
+    document = (await client.get("/openapi.json")).json()
+
+    [parameter] = document["paths"]["/process"]["post"]["parameters"]
+    assert response.status_code == 200
+    assert response.headers["x-request-id"]
+    assert parameter["name"] == "X-Request-ID"
+    assert "pattern" not in parameter["schema"]

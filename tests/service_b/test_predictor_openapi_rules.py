@@ -1,6 +1,7 @@
 """The predictor's OpenAPI document states the rules its routes enforce: a client built
 from it sends nothing the predictor refuses with a 422, and refuses nothing it takes."""
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +64,15 @@ async def test_openapi_limits_of_training_examples_follow_the_settings(
     assert (text["maxLength"], text["pattern"]) == (40, NON_BLANK_PATTERN)
     assert schemas["TrainRequest"]["properties"]["examples"]["maxItems"] == 3
     assert too_many.status_code == 422
+
+
+async def test_accepted_training_job_has_the_documented_location(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    response = await train(admin_client, {"activate": "never"})
+    document = (await admin_client.get("/openapi.json")).json()
+
+    location = document["paths"]["/train"]["post"]["responses"]["202"]["headers"]["Location"]
+    assert response.status_code == 202
+    assert location["required"] is True
+    assert re.fullmatch(location["schema"]["pattern"], response.headers["location"])
