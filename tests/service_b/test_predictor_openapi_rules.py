@@ -11,6 +11,7 @@ import pytest
 from predictor.config import Settings
 from predictor.main import create_app
 from predictor.model import LoadedModel
+from predictor.training_config import MAX_NGRAM, ordered_ngram_range
 from service_common.text import NON_BLANK_PATTERN
 from tests.support.asgi import serve
 from tests.support.lifecycle import ADMIN_HEADERS
@@ -64,6 +65,45 @@ async def test_openapi_limits_of_training_examples_follow_the_settings(
     assert (text["maxLength"], text["pattern"]) == (40, NON_BLANK_PATTERN)
     assert schemas["TrainRequest"]["properties"]["examples"]["maxItems"] == 3
     assert too_many.status_code == 422
+
+
+async def test_feature_set_names_outside_the_pattern_are_422_and_the_schema_closes_them(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    response = await train(admin_client, {"params": {"features": {"not a name": {}}}})
+    features = (await schemas_of(admin_client))["TrainingParams"]["properties"]["features"]
+
+    assert response.status_code == 422
+    assert list(features["patternProperties"]) == ["^[A-Za-z_][A-Za-z0-9_]*$"]
+    assert features["additionalProperties"] is False
+
+
+async def test_documented_ngram_ranges_are_exactly_those_accepted(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    schemas = await schemas_of(admin_client)
+    [documented, _null] = schemas["FeatureParams"]["properties"]["ngram_range"]["anyOf"]
+    every_pair = [[low, high] for low in range(-1, MAX_NGRAM + 2) for high in range(-1, 13)]
+
+    accepted = []
+    for pair in every_pair:
+        try:
+            ordered_ngram_range((pair[0], pair[1]))
+        except ValueError:
+            continue
+        accepted.append(pair)
+
+    assert documented["enum"] == accepted
+    assert [3, 1] not in documented["enum"]
+
+
+async def test_whole_number_written_with_a_fraction_is_an_integer_as_in_json_schema(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    response = await train(admin_client, {"params": {"max_iter": 50.0}, "activate": "never"})
+
+    assert response.status_code == 202, response.text
+    assert response.json()["params"] == {"max_iter": 50}
 
 
 async def test_accepted_training_job_has_the_documented_location(

@@ -33,7 +33,15 @@ BAD_BODIES: dict[str, tuple[Any, list[Any], str]] = {
     "unknown field": ({"epochs": 3}, ["epochs"], "extra_forbidden"),
     "C of 0": ({"params": {"C": 0}}, ["params", "C"], "greater_than"),
     "C too large": ({"params": {"C": 1e7}}, ["params", "C"], "less_than_equal"),
-    "C not a number": ({"params": {"C": "big"}}, ["params", "C"], "float_parsing"),
+    "C not a number": ({"params": {"C": "big"}}, ["params", "C"], "float_type"),
+    "C a string of digits": ({"params": {"C": "5"}}, ["params", "C"], "float_type"),
+    "seed a boolean": ({"params": {"seed": True}}, ["params", "seed"], "int_type"),
+    "max_iter a string": ({"params": {"max_iter": "10"}}, ["params", "max_iter"], "int_type"),
+    "allow_new_classes a string": (
+        {"params": {"allow_new_classes": "true"}},
+        ["params", "allow_new_classes"],
+        "bool_type",
+    ),
     "no iterations": ({"params": {"max_iter": 0}}, ["params", "max_iter"], "greater_than_equal"),
     "negative seed": ({"params": {"seed": -1}}, ["params", "seed"], "greater_than_equal"),
     "test fraction of 1": (
@@ -46,6 +54,11 @@ BAD_BODIES: dict[str, tuple[Any, list[Any], str]] = {
         ["params", "features", "trigram"],
         "unknown_feature",
     ),
+    "feature set name not a name": (
+        {"params": {"features": {"big set": {"min_df": 2}}}},
+        ["params", "features", "big set", "[key]"],
+        "string_pattern_mismatch",
+    ),
     "feature value not tunable": (
         {"params": {"features": {"word": {"analyzer": "char"}}}},
         ["params", "features", "word", "analyzer"],
@@ -55,6 +68,11 @@ BAD_BODIES: dict[str, tuple[Any, list[Any], str]] = {
         {"params": {"features": {"word": {"ngram_range": [3, 1]}}}},
         ["params", "features", "word", "ngram_range"],
         "value_error",
+    ),
+    "min_df a string": (
+        {"params": {"features": {"char": {"min_df": "2"}}}},
+        ["params", "features", "char", "min_df"],
+        "int_type",
     ),
     "min_df of 0": (
         {"params": {"features": {"char": {"min_df": 0}}}},
