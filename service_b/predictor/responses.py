@@ -109,16 +109,29 @@ TRAIN: ResponseDocs = {
         },
     },
     **ADMIN,
-    413: PAYLOAD_TOO_LARGE,
-    422: validation_error_doc(
-        "Invalid body: an unknown or out-of-range param, a feature set the recipe does not "
-        "have, more than TRAIN_MAX_EXAMPLES examples, a blank or too long text, or a label "
-        "outside the served model's classes without `params.allow_new_classes`.",
+    409: validation_error_doc(
+        "A body the schema accepts that the served model or the training recipe cannot "
+        "honour: a label outside the served model's classes without "
+        "`params.allow_new_classes`, a feature set the recipe does not have, a "
+        "`test_fraction` its data cannot be split by, or a `min_df` above the texts trained "
+        "on. The body is in the shape of a 422.",
         {
             "type": "unknown_class",
             "loc": ["body", "examples", 0, "label"],
             "msg": "label 'hamster' is not one of the model's classes (bird, cat, dog, fish, "
             "rabbit); set params.allow_new_classes to add it",
+        },
+    ),
+    413: PAYLOAD_TOO_LARGE,
+    422: validation_error_doc(
+        "Invalid body: an unknown or out-of-range param, more than TRAIN_MAX_EXAMPLES "
+        "examples (the `maxItems`), or a text that is blank or longer than MAX_INPUT_CHARS "
+        "(the `maxLength`).",
+        {
+            "type": "string_too_long",
+            "loc": ["body", "examples", 0, "text"],
+            "msg": "String should have at most 10000 characters",
+            "ctx": {"max_length": 10000},
         },
     ),
     429: error_doc(

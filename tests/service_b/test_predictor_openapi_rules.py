@@ -116,3 +116,17 @@ async def test_accepted_training_job_has_the_documented_location(
     assert response.status_code == 202
     assert location["required"] is True
     assert re.fullmatch(location["schema"]["pattern"], response.headers["location"])
+
+
+async def test_conflict_with_the_served_model_is_a_documented_409_in_the_422_shape(
+    admin_client: httpx.AsyncClient,
+) -> None:
+    response = await train(admin_client, {"examples": [{"text": "a hamster", "label": "hamster"}]})
+    document = (await admin_client.get("/openapi.json")).json()
+
+    conflict = document["paths"]["/train"]["post"]["responses"]["409"]
+    assert response.status_code == 409
+    assert response.json()["detail"][0]["type"] == "unknown_class"
+    assert conflict["content"]["application/json"]["schema"]["$ref"].endswith(
+        "/ValidationErrorBody"
+    )
