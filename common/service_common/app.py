@@ -20,10 +20,27 @@ from fastapi_offline import FastAPIOffline
 from service_common.errors import register_error_handlers
 from service_common.metrics import metrics_router
 from service_common.middleware import standard_middleware
+from service_common.openapi import SchemaLimits, complete_openapi
 
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
 
 StateT = TypeVar("StateT")
+
+
+def complete_openapi_once_generated(app: FastAPI, limits: SchemaLimits) -> None:
+    """Make `app.openapi()` complete its document (`complete_openapi`) each time FastAPI
+    generates it (once, unless routes change)."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        cached = app.openapi_schema
+        document = generate()
+        if document is not cached:
+            complete_openapi(document, limits)
+        return document
+
+    # FastAPI's documented way to extend its document ("Extending OpenAPI").
+    app.openapi = openapi  # type: ignore[method-assign]
 
 
 def create_service_app(
@@ -39,6 +56,7 @@ def create_service_app(
     freeze_gc_after_startup: bool = False,
     metrics_enabled: bool = False,
     tracing_enabled: bool = False,
+    schema_limits: SchemaLimits | None = None,
 ) -> FastAPI:
     """A service's app: its routes and lifespan, with what every service has around them.
 
@@ -48,6 +66,7 @@ def create_service_app(
     one app for its whole life (not for tests, which build many). `metrics_enabled` adds
     `GET /metrics` and the HTTP metrics, `tracing_enabled` the trace context; both read
     what the lifespan yields (`service_common.observability.ObservabilityState`).
+    `schema_limits` puts the limits that settings decide into the OpenAPI document.
     """
 
     @asynccontextmanager
@@ -80,6 +99,7 @@ def create_service_app(
     if metrics_enabled:
         app.include_router(metrics_router)
     register_error_handlers(app, body_examples)
+    complete_openapi_once_generated(app, schema_limits or {})
     return app
 
 

@@ -92,6 +92,18 @@ class InvalidField(ServiceError):
         return item
 
 
+class FieldConflict(InvalidField):
+    """A body field that its schema accepts but that the service's current state cannot
+    honour (the served model's classes, the training recipe and its data), which no
+    OpenAPI document can state in advance.
+
+    Answered 409 (the request conflicts with what the server has), in the same shape as a
+    422, so that a 422 always means a request its schema refuses.
+    """
+
+    status_code = 409
+
+
 class StartupError(Exception):
     """A setting or file the service needs at start-up is unusable; the message says which."""
 
@@ -131,8 +143,8 @@ def error_response(error: ServiceError | HTTPException) -> Response:
     )
 
 
-def validation_error_response(items: list[dict[str, Any]]) -> JSONResponse:
-    return JSONResponse(status_code=422, content={"detail": jsonable_encoder(items)})
+def validation_error_response(items: list[dict[str, Any]], status_code: int = 422) -> JSONResponse:
+    return JSONResponse(status_code=status_code, content={"detail": jsonable_encoder(items)})
 
 
 def register_error_handlers(app: FastAPI, body_examples: Mapping[str, str]) -> None:
@@ -168,7 +180,7 @@ def register_error_handlers(app: FastAPI, body_examples: Mapping[str, str]) -> N
 
     async def field_invalid(_: Request, error: Exception) -> JSONResponse:
         assert isinstance(error, InvalidField)
-        return validation_error_response([error.item()])
+        return validation_error_response([error.item()], error.status_code)
 
     async def http_error(request: Request, error: Exception) -> Response:
         # FastAPI answers 400 for a body its JSON parsing raised on; that is a 422 like any

@@ -6,13 +6,18 @@ again, so the gateway failed with a 500 when forwarding it), and which raises
 RecursionError or ValueError, answered 400, for very deep nesting or very long numbers.
 The routes of both services parse with pydantic-core's parser instead, which refuses all
 of these, each as a 422 `json_invalid` naming the problem and where it is.
+
+The field types below accept exactly what their JSON Schema type says, so that the
+OpenAPI documents tell the truth: pydantic's lax mode also takes "5" and true for a
+number, and its strict mode refuses 2.0, which JSON Schema counts as an integer.
 """
 
 from collections.abc import Callable, Coroutine
-from typing import Any
+from typing import Annotated, Any
 
 from fastapi import Request, Response
 from fastapi.routing import APIRoute
+from pydantic import BeforeValidator, Strict, StrictBool, StrictFloat
 from pydantic_core import from_json
 
 # What the parser says, and what it means for the client.
@@ -61,3 +66,20 @@ class StrictJsonRoute(APIRoute):
             return await handler(StrictJsonRequest(request.scope, request.receive))
 
         return handle_strictly
+
+
+def _whole_number(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+WHOLE_NUMBER = BeforeValidator(_whole_number)
+"""Takes a number with a zero fraction (2.0) as the integer it is. It goes last, after any
+constraint, which then applies to the integer (and reaches the JSON schema):
+`Annotated[int, Strict(), Field(ge=1), WHOLE_NUMBER]`."""
+JsonInt = Annotated[int, Strict(), WHOLE_NUMBER]
+"""A JSON Schema `integer`: an integer, or a number with a zero fraction (2.0); never a
+string or a boolean."""
+JsonNumber = StrictFloat
+"""A JSON Schema `number`: an integer or a float; never a string or a boolean."""
+JsonBool = StrictBool
+"""A JSON Schema `boolean`: true or false only."""

@@ -13,6 +13,11 @@ from typing import Any, TextIO
 from service_common.settings import LogFormat
 from service_common.tracing import current_trace_id
 
+REQUEST_ID_PATTERN = r"^[A-Za-z0-9._:-]{1,64}$"
+"""A request id: a client's X-Request-ID is used only if it is such a token (safe in
+headers and log lines), else replaced by a generated one (never refused: a proxy in front
+of a client may set ids of its own). Every id answered in X-Request-ID matches it."""
+
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 """Id of the request being served; set by the request-id middleware, "-" outside requests."""
 

@@ -27,6 +27,8 @@ from prometheus_client import (
 )
 from starlette.types import Scope
 
+from service_common.openapi import INTERNAL_ERROR, REQUEST_ID_HEADER_DOC
+
 MULTIPROC_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 METRICS_PATH = "/metrics"
 
@@ -130,7 +132,9 @@ metrics_router = APIRouter()
         200: {
             "description": "The service's metrics, in the Prometheus text format.",
             "content": {CONTENT_TYPE_LATEST: {"example": "http_requests_total{...} 42.0\n"}},
-        }
+            "headers": REQUEST_ID_HEADER_DOC,
+        },
+        500: INTERNAL_ERROR,
     },
 )
 async def read_metrics(request: Request) -> Response:

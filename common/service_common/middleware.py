@@ -13,7 +13,7 @@ from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service_common.errors import INTERNAL_ERROR_DETAIL, PayloadTooLarge
-from service_common.logging_setup import request_id_var
+from service_common.logging_setup import REQUEST_ID_PATTERN, request_id_var
 from service_common.metrics import HttpMetrics, method_label, route_label
 from service_common.tracing import (
     TRACEPARENT_HEADER,
@@ -25,8 +25,9 @@ from service_common.tracing import (
 logger = logging.getLogger(__name__)
 
 REQUEST_ID_HEADER = b"x-request-id"
-# A client's id is reused only if it is a short token that is safe in headers and logs.
-_VALID_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,64}")
+# A client's X-Request-ID is reused only if it is such a token; any other value, the
+# empty one included, is replaced by a generated id, never refused.
+_VALID_REQUEST_ID = re.compile(REQUEST_ID_PATTERN.encode("ascii"))
 
 DOCS_PATHS = frozenset({"/docs", "/redoc"})
 # Inline scripts and styles: Swagger UI's start-up script, both UIs' generated styles.

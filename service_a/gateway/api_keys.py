@@ -26,13 +26,15 @@ def key_id(key: str) -> str:
 
 
 def presented_key(headers: Headers) -> str | None:
-    """The key a request carries: `Authorization: Bearer <key>`, else `X-API-Key: <key>`."""
+    """The key a request carries: `Authorization: Bearer <key>`, or, without an
+    Authorization header, `X-API-Key: <key>`. An Authorization header of another scheme
+    carries no key: a credential that was sent and is wrong is never passed over for
+    another one."""
     authorization = headers.get("authorization")
-    if authorization is not None:
-        scheme, _, credentials = authorization.partition(" ")
-        if scheme.lower() == BEARER_SCHEME:
-            return credentials.strip()
-    return headers.get(API_KEY_HEADER)
+    if authorization is None:
+        return headers.get(API_KEY_HEADER)
+    scheme, _, credentials = authorization.partition(" ")
+    return credentials.strip() if scheme.lower() == BEARER_SCHEME else None
 
 
 class ApiKeys:

@@ -108,6 +108,7 @@ def create_app(
         lifespan=lifespan,
         max_body_bytes=settings.MAX_BODY_BYTES,
         body_examples={PROCESS_PATH: BODY_EXAMPLE},
+        schema_limits={"ProcessRequest": {"data": {"maxLength": settings.MAX_DATA_CHARS}}},
         freeze_gc_after_startup=served,
         metrics_enabled=settings.METRICS_ENABLED,
         tracing_enabled=settings.TRACING_ENABLED,

@@ -9,6 +9,7 @@ from gateway.predictor_client import PredictorClient
 from gateway.schemas import ProcessRequest, process_response_body
 from service_common.errors import InvalidField
 from service_common.logging_setup import preview
+from service_common.text import is_blank
 
 input_logger = logging.getLogger("gateway.inputs")
 
@@ -33,7 +34,7 @@ class InputProcessor:
                 f"String should have at most {self._max_data_chars} characters",
                 {"max_length": self._max_data_chars},
             )
-        if body.forward_to_model and not body.data.strip():
+        if body.forward_to_model and is_blank(body.data):
             raise InvalidField(
                 "data", "blank", "data must contain a non-whitespace character to be forwarded"
             )

@@ -1,8 +1,6 @@
 """OpenAPI documentation of the gateway's answers: every status each route can return,
 with an example body."""
 
-from typing import Any
-
 from gateway.errors import (
     PredictorBadResponse,
     PredictorNotReady,
@@ -14,6 +12,7 @@ from gateway.errors import (
 from gateway.schemas import LOGGED_STATUS, PREDICTION_EXAMPLE, NotReadyMessage
 from service_common.errors import INTERNAL_ERROR_DETAIL, ShuttingDown
 from service_common.openapi import (
+    INTERNAL_ERROR,
     PAYLOAD_TOO_LARGE,
     REQUEST_ID_HEADER_DOC,
     ResponseDocs,
@@ -30,10 +29,11 @@ RETRY_AFTER_HEADER_DOC = {
     }
 }
 
-OK: ResponseDocs = {200: ok_doc()}
+OK: ResponseDocs = {200: ok_doc(), 500: INTERNAL_ERROR}
 
 READY: ResponseDocs = {
     200: ok_doc(),
+    500: INTERNAL_ERROR,
     503: error_doc(
         "Service B's /ready did not answer 200 (unreachable, slow or not ready), the circuit "
         "breaker is open (the body then has `breaker`), or the gateway is shutting down "
@@ -135,17 +135,4 @@ PROCESS: ResponseDocs = {
     504: error_doc(
         "Service B did not answer within SERVICE_B_READ_TIMEOUT.", PredictorTimeout.detail
     ),
-}
-
-PROCESS_OPENAPI_EXTRA: dict[str, Any] = {
-    "parameters": [
-        {
-            "name": "X-Request-ID",
-            "in": "header",
-            "required": False,
-            "description": "Optional request id (letters, digits, `._:-`, at most 64); "
-            "one is generated when it is missing or not such a token.",
-            "schema": {"type": "string", "maxLength": 64, "pattern": "^[A-Za-z0-9._:-]+$"},
-        }
-    ]
 }

@@ -43,7 +43,6 @@ async def read_readiness(predictor: PredictorDep, draining: DrainingDep) -> Read
     PROCESS_PATH,
     response_model=ProcessResponse,
     responses=responses.PROCESS,
-    openapi_extra=responses.PROCESS_OPENAPI_EXTRA,
     tags=["gateway"],
 )
 async def process_input(

@@ -5,6 +5,7 @@ from typing import Any, Final, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from service_common.schemas import ErrorMessage, ServiceInfo
+from service_common.text import NON_BLANK_PATTERN
 
 LOGGED_STATUS: Final = "Input logged successfully"
 MODEL_VERSION_PATTERN: Final = r"^v[1-9][0-9]{0,8}$"
@@ -27,13 +28,20 @@ class ProcessRequest(BaseModel):
                 {"data": "cat image data", "forward_to_model": True},
                 {"data": "just log this", "forward_to_model": False},
                 {"data": "my kitten purrs", "model_version": "v2"},
-            ]
+            ],
+            # Only a forwarded text must be non-blank (a blank one may still be logged).
+            "if": {
+                "properties": {"forward_to_model": {"const": False}},
+                "required": ["forward_to_model"],
+            },
+            "else": {"properties": {"data": {"pattern": NON_BLANK_PATTERN}}},
         },
     )
 
     data: str = Field(
         description="The text to log (and classify). At most MAX_DATA_CHARS characters "
-        "(10,000 by default); it must contain a non-whitespace character to be forwarded.",
+        "(10,000 by default, the `maxLength`); unless `forward_to_model` is false, it must "
+        "contain a non-whitespace character (the `pattern` of the `else` branch).",
     )
     forward_to_model: bool = Field(
         True, description="Send `data` to the predictor and return its prediction."

@@ -146,6 +146,11 @@ def create_app(
         lifespan=lifespan,
         max_body_bytes=settings.MAX_BODY_BYTES,
         body_examples={"/predict": BODY_EXAMPLE, "/train": TRAIN_BODY_EXAMPLE},
+        schema_limits={
+            "PredictRequest": {"input": {"maxLength": settings.MAX_INPUT_CHARS}},
+            "LabelledExample": {"text": {"maxLength": settings.MAX_INPUT_CHARS}},
+            "TrainRequest": {"examples": {"maxItems": settings.TRAIN_MAX_EXAMPLES}},
+        },
         freeze_gc_after_startup=served,
         metrics_enabled=settings.METRICS_ENABLED,
         tracing_enabled=settings.TRACING_ENABLED,

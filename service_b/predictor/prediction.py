@@ -11,6 +11,7 @@ from predictor.metrics import PredictorMetrics
 from predictor.model_versions import VersionRegistry
 from predictor.scoring import Scorer, score_with
 from service_common.errors import InvalidField
+from service_common.text import is_blank
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +43,7 @@ class PredictionService:
                 f"String should have at most {self._max_input_chars} characters",
                 {"max_length": self._max_input_chars},
             )
-        if not text.strip():
+        if is_blank(text):
             raise InvalidField("input", "blank", "input must contain a non-whitespace character")
 
     async def predict(self, text: str) -> dict[str, Any]:

@@ -14,7 +14,9 @@ from predictor.errors import (
 from predictor.schemas import VERSION_PATTERN
 from service_common.errors import INTERNAL_ERROR_DETAIL, ShuttingDown
 from service_common.openapi import (
+    INTERNAL_ERROR,
     PAYLOAD_TOO_LARGE,
+    REQUEST_ID_HEADER_DOC,
     ResponseDocs,
     error_doc,
     ok_doc,
@@ -23,10 +25,10 @@ from service_common.openapi import (
 
 NOT_READY = error_doc("No model is loaded yet (start-up training).", ModelNotReady.detail)
 
-OK: ResponseDocs = {200: ok_doc()}
-MODEL_REQUIRED: ResponseDocs = {200: ok_doc(), 503: NOT_READY}
+OK: ResponseDocs = {200: ok_doc(), 500: INTERNAL_ERROR}
+MODEL_REQUIRED: ResponseDocs = {**OK, 503: NOT_READY}
 READY: ResponseDocs = {
-    200: ok_doc(),
+    **OK,
     503: error_doc(
         "No model is loaded yet (start-up training), or the service is shutting down "
         f"({ShuttingDown.detail!r}).",
@@ -61,7 +63,7 @@ ADMIN_UNAUTHORIZED = error_doc(
     AdminUnauthorized.detail,
     headers={"WWW-Authenticate": {"description": "`Bearer`", "schema": {"type": "string"}}},
 )
-ADMIN: ResponseDocs = {401: ADMIN_UNAUTHORIZED, 403: ADMIN_DISABLED}
+ADMIN: ResponseDocs = {401: ADMIN_UNAUTHORIZED, 403: ADMIN_DISABLED, 500: INTERNAL_ERROR}
 VERSION_NOT_FOUND = error_doc(
     "The models folder has no such version.", "Model version v9 not found"
 )
@@ -95,18 +97,41 @@ VERSION_PREDICT: ResponseDocs = {
     ),
 }
 TRAIN: ResponseDocs = {
-    202: ok_doc("Queued; `Location` is the job's URL."),
+    202: {
+        "description": "Queued; `Location` is the job's URL.",
+        "headers": REQUEST_ID_HEADER_DOC
+        | {
+            "Location": {
+                "description": "The job's URL, `/train/jobs/{job_id}`.",
+                "required": True,
+                "schema": {"type": "string", "pattern": r"^/train/jobs/[0-9a-f]{32}$"},
+            }
+        },
+    },
     **ADMIN,
-    413: PAYLOAD_TOO_LARGE,
-    422: validation_error_doc(
-        "Invalid body: an unknown or out-of-range param, a feature set the recipe does not "
-        "have, more than TRAIN_MAX_EXAMPLES examples, a blank or too long text, or a label "
-        "outside the served model's classes without `params.allow_new_classes`.",
+    409: validation_error_doc(
+        "A body the schema accepts that the served model or the training recipe cannot "
+        "honour: a label outside the served model's classes without "
+        "`params.allow_new_classes`, a feature set the recipe does not have, a "
+        "`test_fraction` its data cannot be split by, or a `min_df` above the texts trained "
+        "on. The body is in the shape of a 422.",
         {
             "type": "unknown_class",
             "loc": ["body", "examples", 0, "label"],
             "msg": "label 'hamster' is not one of the model's classes (bird, cat, dog, fish, "
             "rabbit); set params.allow_new_classes to add it",
+        },
+    ),
+    413: PAYLOAD_TOO_LARGE,
+    422: validation_error_doc(
+        "Invalid body: an unknown or out-of-range param, more than TRAIN_MAX_EXAMPLES "
+        "examples (the `maxItems`), or a text that is blank or longer than MAX_INPUT_CHARS "
+        "(the `maxLength`).",
+        {
+            "type": "string_too_long",
+            "loc": ["body", "examples", 0, "text"],
+            "msg": "String should have at most 10000 characters",
+            "ctx": {"max_length": 10000},
         },
     ),
     429: error_doc(

@@ -7,6 +7,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictStr, StringConstraints
 
 from predictor.training_config import TrainingParams
 from service_common.schemas import ServiceInfo
+from service_common.text import NON_BLANK_PATTERN
 
 VERSION_PATTERN = r"^v[1-9][0-9]{0,8}$"
 """A model version: `v` and a number below a billion (longer names could not be folder
@@ -25,7 +26,9 @@ class PredictRequest(BaseModel):
     )
 
     input: StrictStr = Field(
-        description="Free text about an animal; must contain a non-whitespace character.",
+        description="Free text about an animal: at most MAX_INPUT_CHARS characters (the "
+        "`maxLength`), with a non-whitespace one (the `pattern`).",
+        json_schema_extra={"pattern": NON_BLANK_PATTERN},
     )
 
 
@@ -154,6 +157,7 @@ class LabelledExample(BaseModel):
     text: StrictStr = Field(
         description="At most MAX_INPUT_CHARS characters, with a non-whitespace one.",
         examples=["the hamster runs in its wheel"],
+        json_schema_extra={"pattern": NON_BLANK_PATTERN},
     )
     label: ClassLabel = Field(examples=["rabbit"])
 

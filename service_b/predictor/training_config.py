@@ -11,12 +11,15 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    Strict,
     StringConstraints,
     ValidationError,
+    WithJsonSchema,
 )
 
 from predictor.errors import InvalidTrainingConfig
 from service_common.errors import describe_validation_error
+from service_common.json_body import WHOLE_NUMBER, JsonBool, JsonInt, JsonNumber
 
 MAX_NGRAM = 10
 MAX_MIN_DF = 1_000_000
@@ -30,11 +33,29 @@ def ordered_ngram_range(value: tuple[int, int]) -> tuple[int, int]:
 
 
 FeatureName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")]
-Seed = Annotated[int, Field(ge=0, le=2**32 - 1)]
-TestFraction = Annotated[float, Field(gt=0, lt=1, allow_inf_nan=False)]
-NgramRange = Annotated[tuple[int, int], AfterValidator(ordered_ngram_range)]
-RegularizationC = Annotated[float, Field(gt=0, le=1e6, allow_inf_nan=False)]
-MaxIter = Annotated[int, Field(ge=1, le=100_000)]
+# Numbers as JSON Schema has them (`service_common.json_body`): a training request's
+# params are these, and its schema says no more.
+Seed = Annotated[int, Strict(), Field(ge=0, le=2**32 - 1), WHOLE_NUMBER]
+TestFraction = Annotated[JsonNumber, Field(gt=0, lt=1, allow_inf_nan=False)]
+NGRAM_RANGES = [
+    [low, high] for low in range(1, MAX_NGRAM + 1) for high in range(low, MAX_NGRAM + 1)
+]
+"""Every range `ordered_ngram_range` accepts: what the JSON schema lists (its order rule
+is one no other keyword states)."""
+NgramRange = Annotated[
+    tuple[JsonInt, JsonInt],
+    AfterValidator(ordered_ngram_range),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "enum": NGRAM_RANGES,
+            "description": f"[low, high] with 1 <= low <= high <= {MAX_NGRAM}.",
+        }
+    ),
+]
+RegularizationC = Annotated[JsonNumber, Field(gt=0, le=1e6, allow_inf_nan=False)]
+MaxIter = Annotated[int, Strict(), Field(ge=1, le=100_000), WHOLE_NUMBER]
+MinDf = Annotated[int, Strict(), Field(ge=1, le=MAX_MIN_DF), WHOLE_NUMBER]
 
 
 class DataConfig(BaseModel):
@@ -52,7 +73,7 @@ class VectorizerParams(BaseModel):
 
     analyzer: Literal["word", "char", "char_wb"] = "word"
     ngram_range: NgramRange = (1, 1)
-    min_df: int = Field(1, ge=1, le=MAX_MIN_DF)
+    min_df: MinDf = 1
     max_df: float = Field(1.0, gt=0, le=1, allow_inf_nan=False)
     max_features: int | None = Field(None, ge=1)
     sublinear_tf: bool = False
@@ -135,7 +156,7 @@ class FeatureParams(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     ngram_range: NgramRange | None = Field(None, examples=[[1, 3]])
-    min_df: int | None = Field(None, ge=1, le=MAX_MIN_DF, examples=[2])
+    min_df: MinDf | None = Field(None, examples=[2])
 
 
 class TrainingParams(BaseModel):
@@ -157,7 +178,10 @@ class TrainingParams(BaseModel):
         default_factory=dict,
         description="Changes to the recipe's feature sets, by name (`word`, `char` in the "
         "shipped recipe).",
+        # pydantic documents the names as `patternProperties` only, which lets any other
+        # name through; it refuses them, and so does the schema with this.
+        json_schema_extra={"additionalProperties": False},
     )
-    allow_new_classes: bool = Field(
+    allow_new_classes: JsonBool = Field(
         False, description="Accept example labels that the active model does not predict."
     )

@@ -16,7 +16,8 @@ from predictor.training import labelled_texts_csv, load_labelled_texts
 from predictor.training_config import TrainingConfig
 from predictor.training_jobs import JobStore
 from predictor.training_queue import TrainingQueue
-from service_common.errors import InvalidField
+from service_common.errors import FieldConflict, InvalidField
+from service_common.text import is_blank
 
 
 @dataclass(frozen=True)
@@ -54,8 +55,10 @@ class TrainingService:
         self._max_input_chars = settings.MAX_INPUT_CHARS
 
     def check(self, request: TrainRequest) -> None:
-        """Raise InvalidField for what the schema alone cannot check; ModelNotReady while
-        the first version trains (a job would race it to be served)."""
+        """Raise InvalidField (422) for the limits that settings decide, which the OpenAPI
+        document states; FieldConflict (409) for what depends on the served model or the
+        recipe; ModelNotReady while the first version trains (a job would race it to be
+        served)."""
         if self._registry.active_model is None:
             raise ModelNotReady()
         if len(request.examples) > self._max_examples:
@@ -74,7 +77,7 @@ class TrainingService:
                     f"String should have at most {self._max_input_chars} characters",
                     {"max_length": self._max_input_chars},
                 )
-            if not example.text.strip():
+            if is_blank(example.text):
                 raise InvalidField(where, "blank", "text must contain a non-whitespace character")
         self._check_labels(request)
         self._check_params(request)
@@ -87,7 +90,7 @@ class TrainingService:
         classes = [str(label) for label in model.metadata.get("classes", [])]
         for index, example in enumerate(request.examples):
             if example.label not in classes:
-                raise InvalidField(
+                raise FieldConflict(
                     ("examples", index, "label"),
                     "unknown_class",
                     f"label {example.label!r} is not one of the model's classes "
@@ -98,7 +101,7 @@ class TrainingService:
     def _check_params(self, request: TrainRequest) -> None:
         for name in request.params.features:
             if name not in self._config.features:
-                raise InvalidField(
+                raise FieldConflict(
                     ("params", "features", name),
                     "unknown_feature",
                     f"no feature set {name!r} in the training config "
@@ -108,7 +111,7 @@ class TrainingService:
             config = self._config.with_params(request.params)
         except ValidationError as error:
             [problem, *_] = error.errors(include_url=False)
-            raise InvalidField(
+            raise FieldConflict(
                 ("params", *problem["loc"]), problem["type"], problem["msg"]
             ) from None
         self._check_split(config, len(request.examples))
@@ -122,7 +125,7 @@ class TrainingService:
         test = math.ceil(fraction * rows)
         train = rows - test
         if test < classes or train < classes:
-            raise InvalidField(
+            raise FieldConflict(
                 ("params", "test_fraction"),
                 "split_impossible",
                 f"test_fraction {fraction:g} splits the {rows} training rows into {train} to "
@@ -132,7 +135,7 @@ class TrainingService:
         texts = train + examples
         for name, feature in config.features.items():
             if feature.min_df > texts:
-                raise InvalidField(
+                raise FieldConflict(
                     ("params", "features", name, "min_df"),
                     "min_df_too_large",
                     f"min_df {feature.min_df} is above the {texts} texts trained on: "

@@ -97,6 +97,12 @@ REFUSED_HEADERS = {
     "a key in another case": bearer(KEY_A.upper()),
     "two keys in one header": bearer(f"{KEY_A},{KEY_B}"),
     "a wrong bearer beside a right X-API-Key": bearer(WRONG_KEY) | {"X-API-Key": KEY_A},
+    # An Authorization header is the credential when there is one: a right X-API-Key does
+    # not make up for a wrong one.
+    "another scheme beside a right X-API-Key": {
+        "Authorization": "Basic Zm9vOmJhcg==",
+        "X-API-Key": KEY_A,
+    },
 }
 
 
@@ -139,10 +145,7 @@ ACCEPTED_FORMS: dict[str, Callable[[str], dict[str, str]]] = {
     "bearer": lambda key: {"Authorization": f"bearer {key}"},
     "BEARER": lambda key: {"Authorization": f"BEARER {key}"},
     "X-API-Key": lambda key: {"X-API-Key": key},
-    "X-API-Key beside another scheme": lambda key: {
-        "Authorization": "Basic Zm9vOmJhcg==",
-        "X-API-Key": key,
-    },
+    "Bearer beside a wrong X-API-Key": lambda key: bearer(key) | {"X-API-Key": WRONG_KEY},
 }
 
 

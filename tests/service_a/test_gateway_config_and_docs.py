@@ -82,9 +82,9 @@ def test_every_setting_is_documented() -> None:
 @pytest.mark.parametrize(
     "method, path, statuses",
     [
-        ("get", "/", {"200"}),
-        ("get", "/health", {"200"}),
-        ("get", "/ready", {"200", "503"}),
+        ("get", "/", {"200", "500"}),
+        ("get", "/health", {"200", "500"}),
+        ("get", "/ready", {"200", "500", "503"}),
         (
             "post",
             "/process",

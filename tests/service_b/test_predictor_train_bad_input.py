@@ -1,5 +1,6 @@
-"""Bad training requests to POST /train: each a 422 naming the field, before any job is
-queued; and the one way to add a label, `params.allow_new_classes`."""
+"""Bad training requests to POST /train, refused before any job is queued: a 422 naming
+the field for what its schema refuses, a 409 in the same shape for what the served model
+or the recipe cannot honour; and the one way to add a label, `params.allow_new_classes`."""
 
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,15 @@ BAD_BODIES: dict[str, tuple[Any, list[Any], str]] = {
     "unknown field": ({"epochs": 3}, ["epochs"], "extra_forbidden"),
     "C of 0": ({"params": {"C": 0}}, ["params", "C"], "greater_than"),
     "C too large": ({"params": {"C": 1e7}}, ["params", "C"], "less_than_equal"),
-    "C not a number": ({"params": {"C": "big"}}, ["params", "C"], "float_parsing"),
+    "C not a number": ({"params": {"C": "big"}}, ["params", "C"], "float_type"),
+    "C a string of digits": ({"params": {"C": "5"}}, ["params", "C"], "float_type"),
+    "seed a boolean": ({"params": {"seed": True}}, ["params", "seed"], "int_type"),
+    "max_iter a string": ({"params": {"max_iter": "10"}}, ["params", "max_iter"], "int_type"),
+    "allow_new_classes a string": (
+        {"params": {"allow_new_classes": "true"}},
+        ["params", "allow_new_classes"],
+        "bool_type",
+    ),
     "no iterations": ({"params": {"max_iter": 0}}, ["params", "max_iter"], "greater_than_equal"),
     "negative seed": ({"params": {"seed": -1}}, ["params", "seed"], "greater_than_equal"),
     "test fraction of 1": (
@@ -41,10 +50,10 @@ BAD_BODIES: dict[str, tuple[Any, list[Any], str]] = {
         ["params", "test_fraction"],
         "less_than",
     ),
-    "unknown feature set": (
-        {"params": {"features": {"trigram": {"min_df": 2}}}},
-        ["params", "features", "trigram"],
-        "unknown_feature",
+    "feature set name not a name": (
+        {"params": {"features": {"big set": {"min_df": 2}}}},
+        ["params", "features", "big set", "[key]"],
+        "string_pattern_mismatch",
     ),
     "feature value not tunable": (
         {"params": {"features": {"word": {"analyzer": "char"}}}},
@@ -55,6 +64,11 @@ BAD_BODIES: dict[str, tuple[Any, list[Any], str]] = {
         {"params": {"features": {"word": {"ngram_range": [3, 1]}}}},
         ["params", "features", "word", "ngram_range"],
         "value_error",
+    ),
+    "min_df a string": (
+        {"params": {"features": {"char": {"min_df": "2"}}}},
+        ["params", "features", "char", "min_df"],
+        "int_type",
     ),
     "min_df of 0": (
         {"params": {"features": {"char": {"min_df": 0}}}},
@@ -76,11 +90,6 @@ BAD_BODIES: dict[str, tuple[Any, list[Any], str]] = {
         ["examples", 0, "text"],
         "string_type",
     ),
-    "label not a class": (
-        {"examples": [A_CAT, {"text": "the hamster runs", "label": "hamster"}]},
-        ["examples", 1, "label"],
-        "unknown_class",
-    ),
     "label not a name": (
         {"examples": [{"text": "a cat", "label": "big cat"}]},
         ["examples", 0, "label"],
@@ -90,10 +99,37 @@ BAD_BODIES: dict[str, tuple[Any, list[Any], str]] = {
     "unknown policy": ({"activate": "sometimes"}, ["activate"], "literal_error"),
     "not an object": ([], [], "model_attributes_type"),
 }
+CONFLICTING_BODIES: dict[str, tuple[Any, list[Any], str]] = {
+    "unknown feature set": (
+        {"params": {"features": {"trigram": {"min_df": 2}}}},
+        ["params", "features", "trigram"],
+        "unknown_feature",
+    ),
+    "label not a class": (
+        {"examples": [A_CAT, {"text": "the hamster runs", "label": "hamster"}]},
+        ["examples", 1, "label"],
+        "unknown_class",
+    ),
+    "test fraction too small to test each class": (
+        {"params": {"test_fraction": 1e-9}},
+        ["params", "test_fraction"],
+        "split_impossible",
+    ),
+    "test fraction too large to train each class": (
+        {"params": {"test_fraction": 0.999}},
+        ["params", "test_fraction"],
+        "split_impossible",
+    ),
+    "min_df above the texts trained on": (
+        {"params": {"features": {"word": {"min_df": 1_000_000}}}},
+        ["params", "features", "word", "min_df"],
+        "min_df_too_large",
+    ),
+}
 
 
-def first_error(response: httpx.Response) -> dict[str, Any]:
-    assert response.status_code == 422, response.text
+def first_error(response: httpx.Response, status: int = 422) -> dict[str, Any]:
+    assert response.status_code == status, response.text
     first: dict[str, Any] = response.json()["detail"][0]
     assert first["msg"], response.text
     return first
@@ -113,8 +149,20 @@ async def test_bad_training_request_is_422_naming_the_field(
     assert error["type"] == error_type
 
 
+@pytest.mark.parametrize(
+    ("body", "loc", "error_type"), CONFLICTING_BODIES.values(), ids=CONFLICTING_BODIES.keys()
+)
+async def test_training_request_the_model_or_recipe_cannot_honour_is_409_naming_the_field(
+    admin_client: httpx.AsyncClient, body: Any, loc: list[Any], error_type: str
+) -> None:
+    error = first_error(await train(admin_client, body), 409)
+
+    assert error["loc"] == ["body", *loc]
+    assert error["type"] == error_type
+
+
 async def test_refused_training_request_queues_no_job(admin_client: httpx.AsyncClient) -> None:
-    for body, _, _ in BAD_BODIES.values():
+    for body, _, _ in [*BAD_BODIES.values(), *CONFLICTING_BODIES.values()]:
         await train(admin_client, body)
 
     jobs = await admin_client.get("/train/jobs", headers=ADMIN_HEADERS)
@@ -127,7 +175,7 @@ async def test_unknown_label_error_lists_the_classes_and_the_way_out(
 ) -> None:
     body = {"examples": [{"text": "the hamster runs", "label": "hamster"}]}
 
-    error = first_error(await train(admin_client, body))
+    error = first_error(await train(admin_client, body), 409)
 
     assert error["ctx"] == {"classes": ["bird", "cat", "dog", "fish", "rabbit"]}
     assert "allow_new_classes" in error["msg"]
@@ -138,7 +186,7 @@ async def test_unknown_feature_set_error_names_the_recipe_feature_sets(
 ) -> None:
     body = {"params": {"features": {"trigram": {"min_df": 2}}}}
 
-    error = first_error(await train(admin_client, body))
+    error = first_error(await train(admin_client, body), 409)
 
     assert "word, char" in error["msg"]
 
@@ -188,26 +236,10 @@ async def test_null_params_are_unset_as_the_schema_says(admin_client: httpx.Asyn
     assert "seed" not in response.json()["params"]
 
 
-@pytest.mark.parametrize("fraction", [1e-9, 0.999])
-async def test_test_fraction_that_leaves_a_side_of_the_split_without_a_class_is_422(
-    admin_client: httpx.AsyncClient, fraction: float
-) -> None:
-    error = first_error(await train(admin_client, {"params": {"test_fraction": fraction}}))
+async def test_split_error_says_what_each_side_needs(admin_client: httpx.AsyncClient) -> None:
+    error = first_error(await train(admin_client, {"params": {"test_fraction": 1e-9}}), 409)
 
-    assert error["loc"] == ["body", "params", "test_fraction"]
-    assert error["type"] == "split_impossible"
     assert "each side needs at least one of each of the" in error["msg"]
-
-
-async def test_min_df_above_the_texts_trained_on_is_422(
-    admin_client: httpx.AsyncClient,
-) -> None:
-    body = {"params": {"features": {"word": {"min_df": 1_000_000}}}}
-
-    error = first_error(await train(admin_client, body))
-
-    assert error["loc"] == ["body", "params", "features", "word", "min_df"]
-    assert error["type"] == "min_df_too_large"
 
 
 @pytest.mark.parametrize("body", [[], "params", 5])
