@@ -1,8 +1,9 @@
 """End to end: the compose stack's containers are hardened, read from `docker inspect` of
 the running stack (the one every e2e test shares) and tried from inside each container:
 a read-only root with writable places only where a service writes, no capabilities, no
-privilege gain, memory, CPU and process limits. (That each runs as a user other than root
-is test_compose_stack.py's test_container_runs_as_non_root.)"""
+privilege gain, memory, CPU and process limits, and the predictor published on loopback
+only. (That each runs as a user other than root is test_compose_stack.py's
+test_container_runs_as_non_root.)"""
 
 import json
 from typing import Any
@@ -131,6 +132,16 @@ def test_prometheus_keeps_its_data_in_a_named_volume(compose_stack: ComposeStack
     [data] = [mount for mount in mounts if mount["Destination"] == "/prometheus"]
     assert data["Type"] == "volume"
     assert data["Name"] == f"{compose_stack.project}_prometheus-data"
+
+
+def test_service_b_is_published_on_loopback_only(compose_stack: ComposeStack) -> None:
+    bindings = host_config(compose_stack, "service_b")["PortBindings"]["8001/tcp"]
+    assert [binding["HostIp"] for binding in bindings] == ["127.0.0.1"]
+
+
+def test_service_a_is_published_on_every_interface(compose_stack: ComposeStack) -> None:
+    bindings = host_config(compose_stack, "service_a")["PortBindings"]["8000/tcp"]
+    assert [binding["HostIp"] for binding in bindings] in ([""], ["0.0.0.0"])
 
 
 @pytest.mark.parametrize("service", CONTAINERS)
