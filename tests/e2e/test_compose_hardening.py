@@ -79,10 +79,18 @@ finally:
 """
 TWO_WORKER_PORT = "8100"
 
+HostConfigs = dict[str, dict[str, Any]]
+"""`docker inspect`'s HostConfig of each container, by service."""
 
-def host_config(stack: ComposeStack, service: str) -> dict[str, Any]:
-    config: dict[str, Any] = stack.inspect_json(service, "{{json .HostConfig}}")
-    return config
+
+@pytest.fixture(scope="module")
+def host_configs(compose_stack: ComposeStack) -> HostConfigs:
+    """Each container's HostConfig, inspected once for the module (it does not change
+    while the stack runs)."""
+    return {
+        service: compose_stack.inspect_json(service, "{{json .HostConfig}}")
+        for service in CONTAINERS
+    }
 
 
 def write_in(stack: ComposeStack, service: str, folder: str) -> tuple[int, str]:
@@ -95,34 +103,34 @@ def write_in(stack: ComposeStack, service: str, folder: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize("service", CONTAINERS)
-def test_root_filesystem_is_read_only(compose_stack: ComposeStack, service: str) -> None:
-    assert host_config(compose_stack, service)["ReadonlyRootfs"] is True
+def test_root_filesystem_is_read_only(host_configs: HostConfigs, service: str) -> None:
+    assert host_configs[service]["ReadonlyRootfs"] is True
 
 
 @pytest.mark.parametrize("service", CONTAINERS)
 def test_every_capability_is_dropped_and_none_added(
-    compose_stack: ComposeStack, service: str
+    host_configs: HostConfigs, service: str
 ) -> None:
-    config = host_config(compose_stack, service)
+    config = host_configs[service]
     assert "ALL" in config["CapDrop"]
     assert not config["CapAdd"]
 
 
 @pytest.mark.parametrize("service", CONTAINERS)
-def test_no_new_privileges(compose_stack: ComposeStack, service: str) -> None:
-    assert "no-new-privileges:true" in host_config(compose_stack, service)["SecurityOpt"]
+def test_no_new_privileges(host_configs: HostConfigs, service: str) -> None:
+    assert "no-new-privileges:true" in host_configs[service]["SecurityOpt"]
 
 
 @pytest.mark.parametrize("service", CONTAINERS)
-def test_memory_cpu_and_pids_are_limited(compose_stack: ComposeStack, service: str) -> None:
-    config = host_config(compose_stack, service)
+def test_memory_cpu_and_pids_are_limited(host_configs: HostConfigs, service: str) -> None:
+    config = host_configs[service]
     limits = {key: config[key] for key in ("Memory", "NanoCpus", "PidsLimit")}
     assert all(value is not None and value > 0 for value in limits.values()), limits
 
 
 @pytest.mark.parametrize("service", PYTHON_SERVICES)
-def test_tmp_is_a_size_bounded_tmpfs(compose_stack: ComposeStack, service: str) -> None:
-    tmpfs = host_config(compose_stack, service)["Tmpfs"] or {}
+def test_tmp_is_a_size_bounded_tmpfs(host_configs: HostConfigs, service: str) -> None:
+    tmpfs = host_configs[service]["Tmpfs"] or {}
     assert "/tmp" in tmpfs, tmpfs
     assert "size=" in tmpfs["/tmp"]
 
@@ -134,13 +142,13 @@ def test_prometheus_keeps_its_data_in_a_named_volume(compose_stack: ComposeStack
     assert data["Name"] == f"{compose_stack.project}_prometheus-data"
 
 
-def test_service_b_is_published_on_loopback_only(compose_stack: ComposeStack) -> None:
-    bindings = host_config(compose_stack, "service_b")["PortBindings"]["8001/tcp"]
+def test_service_b_is_published_on_loopback_only(host_configs: HostConfigs) -> None:
+    bindings = host_configs["service_b"]["PortBindings"]["8001/tcp"]
     assert [binding["HostIp"] for binding in bindings] == ["127.0.0.1"]
 
 
-def test_service_a_is_published_on_every_interface(compose_stack: ComposeStack) -> None:
-    bindings = host_config(compose_stack, "service_a")["PortBindings"]["8000/tcp"]
+def test_service_a_is_published_on_every_interface(host_configs: HostConfigs) -> None:
+    bindings = host_configs["service_a"]["PortBindings"]["8000/tcp"]
     assert [binding["HostIp"] for binding in bindings] in ([""], ["0.0.0.0"])
 
 
