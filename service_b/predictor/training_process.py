@@ -5,13 +5,16 @@
 
 It first arranges to be killed when the serving process dies (however it dies: a
 training nobody waits for would publish a version no job records, outside the one
-training slot), and lowers its own CPU priority, so serving keeps its latency; then it
-trains and publishes one version. Success: one JSON line on stdout, `{"version",
+training slot), lowers its own CPU priority, so serving keeps its latency, and offers
+itself first to the kernel's OOM killer, so a training that outgrows a memory limit (the
+compose stack's) fails its job instead of killing the server; then it trains and
+publishes one version. Success: one JSON line on stdout, `{"version",
 "metrics"}`. Failure: exit status 1 and one line on stderr saying why. Only declarative
 inputs reach it (a checked recipe, parameters and labelled rows), never code.
 """
 
 import argparse
+import contextlib
 import ctypes
 import json
 import os
@@ -25,6 +28,8 @@ from predictor.training_config import TrainingConfig, TrainingParams
 
 FAILURE_PREFIX = "TRAINING_FAILED "
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal this process gets when its parent dies
+OOM_SCORE_ADJ_MAX = 1000  # proc(5): the highest adjustment; the OOM killer picks it first
+OOM_SCORE_ADJ = Path("/proc/self/oom_score_adj")
 
 
 def die_with_parent(parent_pid: int) -> None:
@@ -33,6 +38,13 @@ def die_with_parent(parent_pid: int) -> None:
         ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
     if os.getppid() != parent_pid:
         sys.exit(1)
+
+
+def oom_kill_first() -> None:
+    """Be the process the OOM killer picks when memory runs out (raising one's own score
+    needs no privilege); where there is no /proc, nothing."""
+    with contextlib.suppress(OSError):
+        OOM_SCORE_ADJ.write_text(str(OOM_SCORE_ADJ_MAX))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.parent_pid is not None:
         die_with_parent(args.parent_pid)
     os.nice(args.nice)
+    oom_kill_first()
     try:
         params = TrainingParams.model_validate_json(args.params)
         config = TrainingConfig.from_file(args.config).with_params(params)

@@ -79,15 +79,9 @@ def test_test_services_script_passes(compose_stack: ComposeStack) -> None:
 
 @pytest.mark.parametrize("service", CONTAINERS)
 def test_container_runs_as_non_root(compose_stack: ComposeStack, service: str) -> None:
-    container = compose_stack.container_id(service)
-    uid = subprocess.run(
-        ["docker", "exec", container, "id", "-u"],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=True,
-    ).stdout.strip()
-    assert uid != "0"
+    result = compose_stack.exec(service, "id", "-u")
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() != "0"
     assert compose_stack.inspect(service, "{{.Config.User}}") not in ("", "0", "root")
 
 

@@ -1,15 +1,21 @@
 """The training process dies with the predictor that started it, however the predictor
 dies: left running, it would publish a version no job records, outside the one training
-slot of the models folder."""
+slot of the models folder. And it is the process the OOM killer picks first: a training
+that outgrows a memory limit fails its job, the server goes on."""
 
 import os
 import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
+
 from predictor.config import SERVICE_ROOT
+from predictor.training_process import OOM_SCORE_ADJ_MAX
 from tests.support.lifecycle import BlockableRecipe
 from tests.support.tiny_dataset import write_tiny_training_dir
 
@@ -36,7 +42,17 @@ def alive(pid: int) -> bool:
     return state != "Z"
 
 
-def test_training_process_is_killed_when_its_parent_is_killed(tmp_path: Path) -> None:
+@dataclass
+class BlockedTraining:
+    """A stand-in predictor and its training process, waiting to read its recipe."""
+
+    parent: subprocess.Popen[str]
+    child: int
+    models: Path
+
+
+@pytest.fixture
+def blocked_training(tmp_path: Path) -> Iterator[BlockedTraining]:
     (tmp_path / "recipe").mkdir()
     recipe = BlockableRecipe(write_tiny_training_dir(tmp_path / "recipe"))
     recipe.block()  # the training process waits to read its recipe, for as long as we like
@@ -51,16 +67,7 @@ def test_training_process_is_killed_when_its_parent_is_killed(tmp_path: Path) ->
         assert parent.stdout is not None
         child = int(parent.stdout.readline())
         recipe.wait_for_reader()
-        assert alive(child)
-
-        parent.send_signal(signal.SIGKILL)
-        parent.wait(timeout=10)
-        deadline = time.monotonic() + DEATH_TIMEOUT_S
-        while alive(child) and time.monotonic() < deadline:
-            time.sleep(0.05)
-
-        assert not alive(child)
-        assert not (tmp_path / "models").exists() or not any((tmp_path / "models").iterdir())
+        yield BlockedTraining(parent, child, tmp_path / "models")
     finally:
         if child and alive(child):
             os.kill(child, signal.SIGKILL)
@@ -68,3 +75,26 @@ def test_training_process_is_killed_when_its_parent_is_killed(tmp_path: Path) ->
             parent.kill()
             parent.wait()
         recipe.release()
+
+
+def test_training_process_is_killed_when_its_parent_is_killed(
+    blocked_training: BlockedTraining,
+) -> None:
+    child, models = blocked_training.child, blocked_training.models
+    assert alive(child)
+
+    blocked_training.parent.send_signal(signal.SIGKILL)
+    blocked_training.parent.wait(timeout=10)
+    deadline = time.monotonic() + DEATH_TIMEOUT_S
+    while alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+    assert not alive(child)
+    assert not models.exists() or not any(models.iterdir())
+
+
+def test_training_process_is_the_oom_killers_first_choice(
+    blocked_training: BlockedTraining,
+) -> None:
+    adjustment = Path(f"/proc/{blocked_training.child}/oom_score_adj").read_text()
+    assert int(adjustment) == OOM_SCORE_ADJ_MAX

@@ -1,6 +1,7 @@
 """The docker-compose stack of the end-to-end tests: a project with its own name, host
 ports and compose profiles, and the Docker engine checks that decide whether it can run."""
 
+import json
 import os
 import shutil
 import subprocess
@@ -8,6 +9,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -124,6 +126,21 @@ class ComposeStack:
             check=True,
         )
         return result.stdout.strip()
+
+    def inspect_json(self, service: str, template: str) -> Any:
+        """A part of `docker inspect` (e.g. `{{json .HostConfig}}`), parsed."""
+        return json.loads(self.inspect(service, template))
+
+    def exec(
+        self, service: str, *command: str, timeout: float = 60
+    ) -> subprocess.CompletedProcess[str]:
+        """Run a command in the service's container as its user; the exit status unchecked."""
+        return subprocess.run(
+            ["docker", "exec", self.container_id(service), *command],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
     def health(self, service: str) -> str:
         """Docker's health status: starting, healthy or unhealthy (or the state if none)."""
