@@ -20,7 +20,12 @@ from gateway.config import Settings
 from gateway.main import create_app
 from service_common.settings import load_settings
 from tests.support.asgi import serve
-from tests.support.gateway import PREDICTION, PREDICTOR_BASE_URL, make_settings
+from tests.support.gateway import (
+    PREDICTION,
+    PREDICTOR_BASE_URL,
+    make_settings,
+    start_up_refusal,
+)
 from tests.support.logs import captured_log
 
 KEY_A = "key-a-0123456789abcdef"
@@ -68,17 +73,6 @@ async def keyed() -> AsyncIterator[Gateway]:
     """The gateway with three API keys."""
     async with gateway_from(make_settings(API_KEYS=",".join(KEYS))) as gateway:
         yield gateway
-
-
-def refusal(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
-    """The one line start-up prints when it refuses the environment `env`."""
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    with pytest.raises(SystemExit) as refused:
-        load_settings(Settings)
-    message = str(refused.value.code)
-    assert len(message.splitlines()) == 1, message
-    return message
 
 
 # --- The answer to a request without a valid key -------------------------------------
@@ -243,7 +237,7 @@ SECRET = "secret-that-must-not-show"  # long enough: refused for its space-free 
 def test_bad_api_keys_are_refused_in_one_line_without_the_key(
     monkeypatch: pytest.MonkeyPatch, value: str, reason: str
 ) -> None:
-    message = refusal(monkeypatch, API_KEYS=value)
+    message = start_up_refusal(monkeypatch, API_KEYS=value)
 
     assert reason in message
     for secret in [*filter(None, value.split(",")), SECRET, SECRET[:15], KEY_A]:
@@ -268,7 +262,7 @@ def test_bad_api_keys_file_is_refused_in_one_line_without_the_key(
     key_file = tmp_path / "api_keys"
     key_file.write_bytes(content)
 
-    message = refusal(monkeypatch, API_KEYS_FILE=str(key_file))
+    message = start_up_refusal(monkeypatch, API_KEYS_FILE=str(key_file))
 
     assert "API_KEYS_FILE" in message and str(key_file) in message
     assert reason in message
@@ -286,7 +280,7 @@ def test_unreadable_api_keys_file_is_refused_in_one_line(
 ) -> None:
     path = tmp_path / name
 
-    message = refusal(monkeypatch, API_KEYS_FILE=str(path))
+    message = start_up_refusal(monkeypatch, API_KEYS_FILE=str(path))
 
     assert f"API_KEYS_FILE '{path}' cannot be read: {reason}" in message
 
@@ -297,7 +291,7 @@ def test_api_keys_and_api_keys_file_together_are_refused(
     key_file = tmp_path / "api_keys"
     key_file.write_text(f"{KEY_B}\n")
 
-    message = refusal(monkeypatch, API_KEYS=KEY_A, API_KEYS_FILE=str(key_file))
+    message = start_up_refusal(monkeypatch, API_KEYS=KEY_A, API_KEYS_FILE=str(key_file))
 
     assert "set API_KEYS or API_KEYS_FILE, not both" in message
     assert KEY_A not in message and KEY_B not in message

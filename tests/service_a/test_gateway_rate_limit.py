@@ -28,7 +28,12 @@ from gateway.config import Settings
 from gateway.main import create_app
 from service_common.settings import load_settings
 from tests.support.asgi import BASE_URL
-from tests.support.gateway import PREDICTION, PREDICTOR_BASE_URL, make_settings
+from tests.support.gateway import (
+    PREDICTION,
+    PREDICTOR_BASE_URL,
+    make_settings,
+    start_up_refusal,
+)
 from tests.support.metrics import scrape
 
 KEY_A = "key-a-0123456789abcdef"
@@ -271,16 +276,6 @@ async def test_caller_is_admitted_again_after_a_real_second() -> None:
 # --- Settings refused at start-up ------------------------------------------------------
 
 
-def refusal(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
-    """The one line start-up prints when it refuses setting `name`=`value`."""
-    monkeypatch.setenv(name, value)
-    with pytest.raises(SystemExit) as refused:
-        load_settings(Settings)
-    message = str(refused.value.code)
-    assert len(message.splitlines()) == 1, message
-    return message
-
-
 @pytest.mark.parametrize(
     "value, reason",
     [
@@ -296,7 +291,7 @@ def refusal(monkeypatch: pytest.MonkeyPatch, name: str, value: str) -> str:
 def test_bad_rate_limit_is_refused_in_one_line(
     monkeypatch: pytest.MonkeyPatch, value: str, reason: str
 ) -> None:
-    message = refusal(monkeypatch, "RATE_LIMIT", value)
+    message = start_up_refusal(monkeypatch, RATE_LIMIT=value)
 
     assert f"RATE_LIMIT={value!r}" in message
     assert reason in message
@@ -305,7 +300,7 @@ def test_bad_rate_limit_is_refused_in_one_line(
 def test_unknown_rate_limit_strategy_is_refused_in_one_line(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    message = refusal(monkeypatch, "RATE_LIMIT_STRATEGY", "token-bucket")
+    message = start_up_refusal(monkeypatch, RATE_LIMIT_STRATEGY="token-bucket")
 
     assert message.startswith("Invalid setting RATE_LIMIT_STRATEGY='token-bucket': ")
     assert "'sliding-window-counter', 'fixed-window' or 'moving-window'" in message
@@ -314,7 +309,7 @@ def test_unknown_rate_limit_strategy_is_refused_in_one_line(
 def test_unknown_rate_limit_storage_is_refused_without_showing_it(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    message = refusal(monkeypatch, "RATE_LIMIT_STORAGE", "http://user:hunter2-secret@x")
+    message = start_up_refusal(monkeypatch, RATE_LIMIT_STORAGE="http://user:hunter2-secret@x")
 
     assert message.startswith("Invalid setting RATE_LIMIT_STORAGE: ")
     assert "memory:// or a Redis URL" in message

@@ -2,7 +2,10 @@
 
 from typing import Any
 
+import pytest
+
 from gateway.config import Settings
+from service_common.settings import load_settings
 
 PREDICTOR_BASE_URL = "http://predictor.test"
 PREDICTION = {
@@ -26,3 +29,14 @@ def make_settings(**overrides: Any) -> Settings:
         "LOG_LEVEL": "info",
     }
     return Settings(**(values | overrides))
+
+
+def start_up_refusal(monkeypatch: pytest.MonkeyPatch, **env: str) -> str:
+    """The one line the gateway's start-up prints when it refuses the environment `env`."""
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as refused:
+        load_settings(Settings)
+    message = str(refused.value.code)
+    assert len(message.splitlines()) == 1, message
+    return message
