@@ -1,11 +1,12 @@
 # Entry points for users and CI; each target calls a script in scripts/.
-.PHONY: help run test lint format lock bench clean
+.PHONY: help run test lint format lock audit bench clean
 
 help:
 	@echo "make run     start both services locally (each in its own venv)"
 	@echo "make test    lint + every test (the command CI runs)"
 	@echo "make format  apply ruff format and safe fixes"
 	@echo "make lock    re-compile the lock files from the requirements*.in (pip-compile)"
+	@echo "make audit   check the lock files for known vulnerabilities (pip-audit; network)"
 	@echo "make bench   run the throughput benchmark (README: Benchmark)"
 	@echo "make clean   remove venvs, caches and locally trained models"
 
@@ -27,6 +28,9 @@ format:
 
 lock:
 	scripts/lock.sh
+
+audit:
+	scripts/audit.sh
 
 bench:
 	scripts/bench.sh

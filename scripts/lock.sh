@@ -12,13 +12,7 @@
 # hashes of every file of each release; PIP_CERT still applies.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-
-# Each lock's list of direct dependencies, in compile order (the lock is the .in's name
-# with .txt): the dev lock is constrained by the service locks, so they come first.
-lock_sources=(requirements-tools.in service_a/requirements.in service_b/requirements.in
-  requirements-dev.in)
-tools_venv=.venv-tools
-scripts/venv.sh --no-common "$tools_venv" requirements-tools.txt
+source scripts/lock_files.sh
 
 export PIP_CONFIG_FILE=/dev/null
 unset PIP_INDEX_URL PIP_EXTRA_INDEX_URL PIP_FIND_LINKS PIP_NO_INDEX PIP_CONSTRAINT
@@ -29,6 +23,6 @@ export CUSTOM_COMPILE_COMMAND="make lock"
 # as a constraint (-c) must not name extras.
 for source in "${lock_sources[@]}"; do
   echo "== pip-compile $source"
-  "$tools_venv/bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
+  "$tools_bin/pip-compile" --quiet --generate-hashes --allow-unsafe --strip-extras \
     "$@" "$source"
 done

@@ -14,7 +14,7 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 # Every list of direct dependencies: at the root and in each service's folder.
 SOURCES = sorted([*REPO_ROOT.glob("requirements*.in"), *REPO_ROOT.glob("*/requirements*.in")])
 # What `make lock` compiles (its lock_sources).
-LOCK_FILES_SCRIPT = REPO_ROOT / "scripts" / "lock.sh"
+LOCK_FILES_SCRIPT = REPO_ROOT / "scripts" / "lock_files.sh"
 COMMENT = re.compile(r"(^|\s)#.*")
 REQUIREMENT = re.compile(r"(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)(\[[^\]]*\])?\s*(?P<spec>[^;\s]*)")
 HASH_OPTION = "--hash=sha256:"
