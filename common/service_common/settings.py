@@ -24,7 +24,7 @@ class ServiceSettings(BaseSettings):
         case_sensitive=False, extra="ignore", use_attribute_docstrings=True
     )
 
-    HOST: str = "0.0.0.0"
+    HOST: str = "0.0.0.0"  # nosec B104 # other containers call it; HOST=127.0.0.1 stays local
     """Interface uvicorn binds to."""
 
     PORT: int = Field(8000, ge=1, le=65535)

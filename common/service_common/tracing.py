@@ -81,12 +81,12 @@ def new_trace_id() -> str:
     # Python's Mersenne Twister, as OpenTelemetry's own id generator uses: ids must be
     # unique, not secret, and os.urandom is a system call per id. The random module
     # reseeds in a forked worker, so workers do not repeat each other's ids.
-    trace_id = random.randbytes(16).hex()
+    trace_id = random.randbytes(16).hex()  # nosec B311 # unique, not secret: see above
     return trace_id if trace_id != _INVALID_TRACE_ID else new_trace_id()
 
 
 def new_span_id() -> str:
-    span_id = random.randbytes(8).hex()
+    span_id = random.randbytes(8).hex()  # nosec B311 # unique, not secret, as trace ids
     return span_id if span_id != _INVALID_SPAN_ID else new_span_id()
 
 

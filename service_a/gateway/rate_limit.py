@@ -12,17 +12,17 @@ import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Final
 from urllib.parse import urlsplit
 
 from limits import RateLimitItem, WindowStats
-from limits.aio.storage import MemoryStorage, Storage
+from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import (
     FixedWindowRateLimiter,
     MovingWindowRateLimiter,
     SlidingWindowCounterRateLimiter,
 )
 from limits.errors import StorageError
-from limits.storage import storage_from_string
 
 from gateway.config import MEMORY_STORAGE, Settings
 from gateway.errors import RateLimited
@@ -30,7 +30,7 @@ from gateway.metrics import GatewayMetrics
 
 logger = logging.getLogger("gateway.rate_limit")
 
-REDIS_CLIENT = "redispy"
+REDIS_CLIENT: Final = "redispy"
 """The `redis` package (redis-py) is the client `limits` drives; coredis is not installed."""
 
 
@@ -158,14 +158,13 @@ async def open_rate_limiter(
         )
         return
     timeout = settings.RATE_LIMIT_STORAGE_TIMEOUT_S
-    storage = storage_from_string(
+    storage = RedisStorage(
         f"async+{url}",
         implementation=REDIS_CLIENT,
         wrap_exceptions=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
     )
-    assert isinstance(storage, Storage)
     try:
         async with asyncio.timeout(timeout):
             reachable = await storage.check()

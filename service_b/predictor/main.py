@@ -166,7 +166,7 @@ async def training_service_for(
 ) -> AsyncIterator[TrainingService]:
     """The training queue, open while the app is: jobs that a shutdown cuts short are
     marked failed, and so, at start, are those a crash cut short."""
-    assert startup.admin_config is not None
+    assert startup.admin_config is not None  # nosec B101 # the caller checked; for mypy
     jobs = JobStore(startup.store.root)
     command = TrainingCommand(
         config_path=settings.training_config_path,

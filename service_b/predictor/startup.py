@@ -137,7 +137,7 @@ def check_writable(models_dir: Path, folder: str = "", what: str = "a first mode
 
 
 def _required(config: TrainingConfig | None) -> TrainingConfig:
-    assert config is not None, "the training config is read when MODEL_DIR is unset"
+    assert config is not None, "the training config is read when MODEL_DIR is unset"  # nosec B101 # for mypy
     return config
 
 

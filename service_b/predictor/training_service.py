@@ -86,7 +86,7 @@ class TrainingService:
         if request.params.allow_new_classes or not request.examples:
             return
         model = self._registry.active_model
-        assert model is not None, "checked first"
+        assert model is not None, "checked first"  # nosec B101 # check() refused None; for mypy
         classes = [str(label) for label in model.metadata.get("classes", [])]
         for index, example in enumerate(request.examples):
             if example.label not in classes:
