@@ -1,10 +1,11 @@
 """The benchmark's security phases: what API keys and a rate limit cost the gateway, and
 whether a flood from one key hurts the others.
 
-Cost: two gateways (1 worker, as by default) in front of one predictor take turns under
+Cost: three gateways (1 worker, as by default) in front of one predictor take turns under
 the same forwarding load at concurrency 64: one open (no keys, no limit), one with API
 keys and a rate limit that is never hit (the limit is counted, in memory, for every
-request). The figure is each one's req/s, and the gateway's CPU per request.
+request), and the open one again (A/A: the noise of the comparison). The figure is each
+one's req/s, and the gateway's CPU per request.
 
 Flood: a third gateway, whose keys are limited to FLOOD_LIMIT each. Key B sends at a
 steady pace well under its limit; in every other slice key A floods at about
@@ -63,6 +64,9 @@ def gateways(
         settings = {
             "open": {},
             "keys and limit": {"API_KEYS": keys, "RATE_LIMIT": NEVER_HIT_LIMIT},
+            # The first again: how far two identical gateways differ is the noise the
+            # ratio is read against.
+            "open, again": {},
             "flooded": {"API_KEYS": keys, "RATE_LIMIT": f"{FLOOD_LIMIT_PER_S}/second"},
         }
         started = {"predictor": predictor}
@@ -88,8 +92,8 @@ def cost(
     run_wrk: Any,
     cpu: Any,
 ) -> dict[str, dict[str, float]]:
-    """req/s and gateway CPU µs per request, open and with keys and a limit, in turns."""
-    names = ["open", "keys and limit"]
+    """req/s and gateway CPU µs per request of each gateway of `scripts`, in turns."""
+    names = list(scripts)
     totals = {name: {"requests": 0, "seconds": 0.0, "cpu_s": 0.0} for name in names}
     for number in range(slices):
         for name in names if number % 2 == 0 else names[::-1]:
@@ -188,6 +192,7 @@ def security_phases(
         "open": lua_script(bodies, out, "security_open"),
         "keys and limit": lua_script(bodies, out, "security_keyed", bearer(KEY_B)),
     }
+    scripts["open, again"] = scripts["open"]
     steady = lua_script(bodies, out, "security_steady", bearer(KEY_B), STEADY_DELAY_MS)
     flooding = lua_script(bodies, out, "security_flood", bearer(KEY_A), FLOOD_DELAY_MS)
     with gateways(out, models, common_env) as started:
