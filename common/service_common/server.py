@@ -124,6 +124,10 @@ def serve(
         "access_log": settings.ACCESS_LOG,
         "timeout_graceful_shutdown": settings.SHUTDOWN_GRACE_S,
         "loop": "uvloop",
+        # uvicorn believes X-Forwarded-For from 127.0.0.1 by default: any local process
+        # could then pose as any client. Only the proxies named in the settings are.
+        "proxy_headers": settings.FORWARDED_ALLOW_IPS is not None,
+        "forwarded_allow_ips": settings.FORWARDED_ALLOW_IPS,
     }
     if settings.RELOAD or settings.WORKERS > 1:
         sys.path.insert(0, str(service_root))

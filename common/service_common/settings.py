@@ -58,6 +58,11 @@ class ServiceSettings(BaseSettings):
     KEEPALIVE_TIMEOUT_S: Seconds = 5.0
     """Seconds an idle kept-alive connection stays open between requests."""
 
+    FORWARDED_ALLOW_IPS: str | None = None
+    """Comma-separated addresses or networks (or `*`) of the proxies in front whose
+    X-Forwarded-For and X-Forwarded-Proto are believed; unset: none are, and a request's
+    client is the address it came from (what the gateway's rate limit counts by)."""
+
     MAX_CONNECTIONS: int = Field(1_000, ge=1, le=1_000_000)
     """Most open connections per worker process; more get 503 and are closed, logged."""
 
@@ -83,9 +88,11 @@ class ServiceSettings(BaseSettings):
     OTEL_SERVICE_NAME: str | None = Field(None, min_length=1, max_length=255)
     """The `service.name` of exported spans; default: the service's name."""
 
-    @field_validator("OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", mode="before")
+    @field_validator(
+        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "FORWARDED_ALLOW_IPS", mode="before"
+    )
     @classmethod
-    def _empty_otel_setting_is_unset(cls, value: object) -> object:
+    def _empty_optional_setting_is_unset(cls, value: object) -> object:
         # A subclass's validator of the same name would replace this one, so it has its own.
         return None if value == "" else value
 
@@ -129,5 +136,7 @@ def describe_invalid_settings(error: ValidationError, secret: frozenset[str] = f
         name = ".".join(str(part) for part in problem["loc"]).upper()
         value = problem.get("input")
         shown = f"={value!r}" if isinstance(value, str | int | float) and name not in secret else ""
-        lines.append(f"Invalid setting {name}{shown}: {problem['msg']}" if name else problem["msg"])
+        # A rule over several settings has no field; its message names them itself.
+        whole = problem["msg"].removeprefix("Value error, ")
+        lines.append(f"Invalid setting {name}{shown}: {problem['msg']}" if name else whole)
     return "\n".join(lines)

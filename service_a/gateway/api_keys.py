@@ -32,7 +32,8 @@ def presented_key(headers: Headers) -> str | None:
     another one."""
     authorization = headers.get("authorization")
     if authorization is None:
-        return headers.get(API_KEY_HEADER)
+        key = headers.get(API_KEY_HEADER)
+        return key.strip() if key is not None else None
     scheme, _, credentials = authorization.partition(" ")
     return credentials.strip() if scheme.lower() == BEARER_SCHEME else None
 

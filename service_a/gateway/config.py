@@ -6,7 +6,12 @@ from typing import Literal
 from limits import RateLimitItem
 from pydantic import Field, HttpUrl, PrivateAttr, SecretStr, field_validator, model_validator
 
-from gateway.access_settings import parse_api_keys, parse_rate_limit, read_api_key_file
+from gateway.access_settings import (
+    check_redis_url,
+    parse_api_keys,
+    parse_rate_limit,
+    read_api_key_file,
+)
 from service_common.settings import Seconds, ServiceSettings
 
 PREDICT_PATH = "/predict"
@@ -105,9 +110,9 @@ class Settings(ServiceSettings):
     URL (`redis://host:6379/0`, `rediss://`, `redis+unix://`) shared by every worker and
     replica."""
 
-    RATE_LIMIT_STORAGE_TIMEOUT_S: Seconds = 0.25
-    """Seconds a call to the rate-limit storage may take; if it fails or is slower, the
-    request is let through (and logged) rather than refused."""
+    RATE_LIMIT_STORAGE_TIMEOUT_S: float = Field(0.25, ge=0.005, le=5, allow_inf_nan=False)
+    """Seconds the rate-limit storage may take to count a request (all its limits); if it
+    fails or is slower, the request is let through (and logged) rather than refused."""
 
     _api_keys: tuple[SecretStr, ...] = PrivateAttr(())
     _rate_limits: tuple[RateLimitItem, ...] = PrivateAttr(())
@@ -145,10 +150,13 @@ class Settings(ServiceSettings):
     @classmethod
     def _known_storage(cls, value: SecretStr) -> SecretStr:
         url = value.get_secret_value()
-        if url != MEMORY_STORAGE and not url.startswith(REDIS_SCHEMES):
+        if url == MEMORY_STORAGE:
+            return value
+        if not url.startswith(REDIS_SCHEMES):
             raise ValueError(
                 "must be memory:// or a Redis URL (redis://, rediss://, redis+unix://)"
             )
+        check_redis_url(url)
         return value
 
     @model_validator(mode="after")

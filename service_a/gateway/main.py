@@ -17,7 +17,7 @@ from gateway.dependencies import State
 from gateway.metrics import GatewayMetrics
 from gateway.predictor_client import PredictorClient, Resilience
 from gateway.processing import InputProcessor
-from gateway.rate_limit import open_rate_limiter
+from gateway.rate_limit import open_rate_limiter, refuse_unusable_redis
 from gateway.recovery import watch_for_recovery
 from gateway.routes import PROCESS_PATH, SERVICE_NAME, router
 from gateway.transport import build_transport
@@ -118,6 +118,13 @@ def create_app(
     return app
 
 
+def checked_app(settings: Settings) -> FastAPI:
+    """The app with the rate limit's Redis checked here, before the server starts: a
+    StartupError (one line) instead of a traceback from the lifespan."""
+    refuse_unusable_redis(settings)
+    return create_app(settings, served=True)
+
+
 def create_served_app() -> FastAPI:
     """The app a server process serves: settings from the environment (each worker's)."""
     return create_app(served=True)
@@ -125,7 +132,8 @@ def create_served_app() -> FastAPI:
 
 ENTRY = ServiceEntry(
     settings_class=Settings,
-    build_app=lambda settings, _: create_app(settings, served=True),
+    build_app=lambda settings, _: checked_app(settings),
+    prepare_workers=refuse_unusable_redis,
     factory="gateway.main:create_served_app",
     service_root=SERVICE_ROOT,
     loggers=LOGGERS,

@@ -13,8 +13,8 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Final
-from urllib.parse import urlsplit
 
+import redis
 from limits import RateLimitItem, WindowStats
 from limits.aio.storage import MemoryStorage, RedisStorage, Storage
 from limits.aio.strategies import (
@@ -24,14 +24,18 @@ from limits.aio.strategies import (
 )
 from limits.errors import StorageError
 
+from gateway.access_settings import shown_url
 from gateway.config import MEMORY_STORAGE, Settings
 from gateway.errors import RateLimited
 from gateway.metrics import GatewayMetrics
+from service_common.errors import StartupError
 
 logger = logging.getLogger("gateway.rate_limit")
 
 REDIS_CLIENT: Final = "redispy"
 """The `redis` package (redis-py) is the client `limits` drives; coredis is not installed."""
+REDIS_UNIX_SCHEME = "redis+unix://"
+"""limits' name of what redis-py calls unix://."""
 
 
 Strategy = type[SlidingWindowCounterRateLimiter | FixedWindowRateLimiter | MovingWindowRateLimiter]
@@ -56,33 +60,14 @@ def policy_header(items: tuple[RateLimitItem, ...]) -> str:
     )
 
 
-def shown_storage(url: str) -> str:
-    """The storage URL without a password, for the log."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    return parts._replace(
-        netloc=f"***@{parts.hostname}" + (f":{parts.port}" if parts.port else "")
-    ).geturl()
-
-
 class Counts:
-    """Each caller's counts, in `storage`: this process's memory, or Redis, whose calls may
-    fail (StorageError) or take longer than `timeout` (TimeoutError)."""
+    """Each caller's counts, in `storage`: this process's memory, or Redis."""
 
-    def __init__(self, strategy: str, storage: Storage, timeout: float | None) -> None:
-        """`timeout` None: a storage that cannot hang (memory), so nothing times its calls."""
+    def __init__(self, strategy: str, storage: Storage) -> None:
         self._limiter = STRATEGIES[strategy](storage)
-        self._timeout = timeout
 
     async def over_limit(self, item: RateLimitItem, caller: str) -> WindowStats | None:
         """Count a request; the window's state if that was over the limit, else None."""
-        if self._timeout is None:
-            return await self._count(item, caller)
-        async with asyncio.timeout(self._timeout):
-            return await self._count(item, caller)
-
-    async def _count(self, item: RateLimitItem, caller: str) -> WindowStats | None:
         if await self._limiter.hit(item, caller):
             return None
         return await self._limiter.get_window_stats(item, caller)
@@ -95,36 +80,50 @@ class RateLimiter:
         self,
         items: tuple[RateLimitItem, ...],
         counts: Counts,
+        storage_timeout: float | None,
         metrics: GatewayMetrics | None = None,
     ) -> None:
+        """`storage_timeout`: seconds the storage may take to count a request, all its
+        limits together (None: a storage that cannot hang, memory)."""
         # Shortest window first: a request that one limit refuses is counted only by the
         # limits checked before it, which then forget it soonest.
         self._items = tuple(sorted(items, key=lambda item: item.get_expiry()))
         self._counts = counts
+        self._storage_timeout = storage_timeout
         self._metrics = metrics
         self._policy = policy_header(items)
         self._storage_failing = False
 
     async def admit(self, caller: str) -> None:
         """Count one request of `caller`; RateLimited if that is over any limit."""
-        for item in self._items:
-            try:
-                over = await self._counts.over_limit(item, caller)
-            except (StorageError, TimeoutError) as error:
-                self._storage_failed(error)
-                return
-            if over is not None:
-                self._storage_answered()
-                retry_after = max(1, math.ceil(over.reset_time - time.time()))
-                raise RateLimited(
-                    retry_after,
-                    {
-                        "RateLimit-Policy": self._policy,
-                        "RateLimit": f'"{policy_name(item)}";r={over.remaining};t={retry_after}',
-                    },
-                )
+        try:
+            if self._storage_timeout is None:
+                refused = await self._first_over_limit(caller)
+            else:
+                async with asyncio.timeout(self._storage_timeout):
+                    refused = await self._first_over_limit(caller)
+        except (StorageError, TimeoutError) as error:
+            self._storage_failed(error)
+            return
         if self._storage_failing:
             self._storage_answered()
+        if refused is not None:
+            item, over = refused
+            retry_after = max(1, math.ceil(over.reset_time - time.time()))
+            raise RateLimited(
+                retry_after,
+                {
+                    "RateLimit-Policy": self._policy,
+                    "RateLimit": f'"{policy_name(item)}";r={over.remaining};t={retry_after}',
+                },
+            )
+
+    async def _first_over_limit(self, caller: str) -> tuple[RateLimitItem, WindowStats] | None:
+        for item in self._items:
+            over = await self._counts.over_limit(item, caller)
+            if over is not None:
+                return item, over
+        return None
 
     def _storage_failed(self, error: Exception) -> None:
         if self._metrics is not None:
@@ -135,9 +134,8 @@ class RateLimiter:
             logger.error("Rate-limit storage failed (%s): requests are let through", cause)
 
     def _storage_answered(self) -> None:
-        if self._storage_failing:
-            self._storage_failing = False
-            logger.warning("Rate-limit storage answers again: the limit applies")
+        self._storage_failing = False
+        logger.warning("Rate-limit storage answers again: the limit applies")
 
 
 @asynccontextmanager
@@ -153,7 +151,8 @@ async def open_rate_limiter(
     if url == MEMORY_STORAGE:
         yield RateLimiter(
             settings.rate_limits,
-            Counts(settings.RATE_LIMIT_STRATEGY, MemoryStorage(), None),
+            Counts(settings.RATE_LIMIT_STRATEGY, MemoryStorage()),
+            None,
             metrics,
         )
         return
@@ -173,13 +172,41 @@ async def open_rate_limiter(
     if not reachable:
         logger.warning(
             "RATE_LIMIT_STORAGE %s does not answer: requests are let through until it does",
-            shown_storage(url),
+            shown_url(url),
         )
     try:
         yield RateLimiter(
             settings.rate_limits,
-            Counts(settings.RATE_LIMIT_STRATEGY, storage, timeout),
+            Counts(settings.RATE_LIMIT_STRATEGY, storage),
+            timeout,
             metrics,
         )
     finally:
         await storage.bridge.storage.aclose()  # type: ignore[attr-defined]
+
+
+def refuse_unusable_redis(settings: Settings) -> None:
+    """Before serving: a StartupError if the Redis of RATE_LIMIT_STORAGE answers but
+    refuses the gateway (a wrong password, a database it does not have), which waiting
+    would not mend. A Redis that does not answer is not refused: the limit is let go
+    until it does (see open_rate_limiter)."""
+    url = settings.RATE_LIMIT_STORAGE.get_secret_value()
+    if not settings.rate_limits or url == MEMORY_STORAGE:
+        return
+    timeout = settings.RATE_LIMIT_STORAGE_TIMEOUT_S
+    client = redis.Redis.from_url(
+        url.replace(REDIS_UNIX_SCHEME, "unix://", 1),
+        socket_timeout=timeout,
+        socket_connect_timeout=timeout,
+    )
+    try:
+        client.ping()
+    except (redis.AuthenticationError, redis.ResponseError) as error:
+        raise StartupError(
+            f"Invalid setting RATE_LIMIT_STORAGE: {shown_url(url)} refuses the gateway: "
+            f"{type(error).__name__}: {error}"
+        ) from None
+    except redis.RedisError:
+        pass  # not answering: open_rate_limiter warns
+    finally:
+        client.close()

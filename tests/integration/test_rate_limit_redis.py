@@ -226,3 +226,101 @@ def test_gateway_logs_that_the_storage_answers_again(killed_redis: KilledRedis) 
 
     assert len(back) == 1, back
     assert "Rate-limit storage answers again: the limit applies" in back[0]
+
+
+# --- A Redis that answers but refuses the gateway --------------------------------------
+
+REDIS_PASSWORD = "redis-password-0123456789"
+
+
+@pytest.fixture(scope="module")
+def guarded_redis(
+    redis_executable: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RedisServer]:
+    """A redis-server that asks for REDIS_PASSWORD."""
+    server = RedisServer(
+        redis_executable, tmp_path_factory.mktemp("guarded-redis"), password=REDIS_PASSWORD
+    )
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize(
+    "credentials", ["", ":wrong-password-0123@"], ids=["no password", "a wrong password"]
+)
+def test_redis_that_refuses_the_gateway_stops_its_start_in_one_line(
+    guarded_redis: RedisServer, credentials: str, tmp_path: Path
+) -> None:
+    storage = f"redis://{credentials}127.0.0.1:{guarded_redis.port}/0"
+    gateway = ServiceProcess(
+        "service_a",
+        free_port(),
+        {"RATE_LIMIT": RATE_LIMIT, "RATE_LIMIT_STORAGE": storage},
+        tmp_path / "service_a.log",
+    )
+    try:
+        gateway.start()
+        exit_status = (
+            gateway.process.wait(timeout=GATEWAY_READY_TIMEOUT) if gateway.process else None
+        )
+    finally:
+        gateway.stop()
+    log = gateway.log_path.read_text()
+
+    assert exit_status not in (0, None)
+    lines = [line for line in log.splitlines() if line.strip()]
+    assert len(lines) == 1, log
+    assert "Invalid setting RATE_LIMIT_STORAGE" in lines[0]
+    assert "AuthenticationError" in lines[0]
+    assert "wrong-password" not in log
+
+
+def test_redis_with_its_password_keeps_the_limit(
+    guarded_redis: RedisServer, client: httpx.Client, tmp_path: Path
+) -> None:
+    outside_a_window_boundary()
+    storage = f"redis://:{REDIS_PASSWORD}@127.0.0.1:{guarded_redis.port}/1"
+    with ExitStack() as stack:
+        [gateway] = start_gateways(stack, tmp_path, storage, 1)
+        statuses = [process(client, gateway).status for _ in range(LIMIT + 1)]
+        log = gateway.log_path.read_text()
+
+    assert statuses == [200] * LIMIT + [429]
+    assert REDIS_PASSWORD not in log
+
+
+# --- Who the client is: the connection's address, unless a proxy is trusted -------------
+
+
+@pytest.mark.parametrize(
+    ("trusted", "expected"),
+    [({}, [200, 429]), ({"FORWARDED_ALLOW_IPS": "127.0.0.1"}, [200, 200])],
+    ids=["no proxy trusted", "loopback trusted as a proxy"],
+)
+def test_x_forwarded_for_counts_only_from_a_trusted_proxy(
+    trusted: dict[str, str], expected: list[int], client: httpx.Client, tmp_path: Path
+) -> None:
+    settings = {
+        "SERVICE_B_URL": f"http://127.0.0.1:{free_port()}",
+        "RATE_LIMIT": "1/hour",
+        **trusted,
+    }
+    outside_a_window_boundary()
+    gateway = ServiceProcess("service_a", free_port(), settings, tmp_path / "service_a.log")
+    try:
+        gateway.start().wait_until_ok("/health", GATEWAY_READY_TIMEOUT)
+        statuses = [
+            client.post(
+                gateway.url + "/process",
+                json=LOGGED_ONLY,
+                headers={"X-Forwarded-For": f"10.0.0.{n}"},
+            ).status_code
+            for n in (1, 2)
+        ]
+    finally:
+        gateway.stop()
+
+    # Without a trusted proxy both come from 127.0.0.1: one caller, one request an hour.
+    assert statuses == expected

@@ -289,3 +289,64 @@ def test_failing_start_up_training_ends_the_process_with_one_error_line(
     assert len(errors) == 1, log
     assert "Start-up training failed" in errors[0]
     assert "Traceback" not in log
+
+
+# The gateway's access settings: a start-up that cannot hang, fill the memory or show a
+# secret, whatever file or URL it is given.
+SECRET = "hunter2-secret-never-shown"
+
+
+@pytest.fixture
+def fifo(tmp_path: Path) -> Path:
+    path = tmp_path / "keys.fifo"
+    os.mkfifo(path)
+    return path
+
+
+@pytest.mark.parametrize(
+    ("value", "explained"),
+    [
+        ("fifo", "is not a regular file"),
+        ("/dev/zero", "is not a regular file"),
+        ("big", "is larger than 1048576 bytes"),
+    ],
+    ids=["a FIFO no one writes to", "an endless device", "a file of 2 MiB"],
+)
+def test_api_keys_file_that_is_no_key_file_is_refused_at_once(
+    value: str, explained: str, fifo: Path, empty_model_dir: Path, tmp_path: Path
+) -> None:
+    big = tmp_path / "big.txt"
+    big.write_text(("k" * 31 + "\n") * 65_536)
+    path = {"fifo": str(fifo), "big": str(big)}.get(value, value)
+    settings = base_settings("service_a", empty_model_dir) | {"API_KEYS_FILE": path}
+
+    line = refusal_line(run_main("service_a", settings))
+
+    assert "API_KEYS_FILE" in line
+    assert explained in line
+
+
+@pytest.mark.parametrize(
+    ("url", "explained"),
+    [
+        (f"redis://user:{SECRET}@127.0.0.1:99999/0", "Port out of range"),
+        (f"redis://:{SECRET}@127.0.0.1:abc/0", "not a usable Redis URL"),
+        (f"redis://127.0.0.1:6379/cache?password={SECRET}", "database number"),
+        (f"redis://127.0.0.1:6379/0?socket_timeout=abc&password={SECRET}", "socket_timeout"),
+    ],
+    ids=["port out of range", "port not a number", "path not a database", "bad option"],
+)
+def test_unusable_redis_url_is_refused_in_one_line_without_its_password(
+    url: str, explained: str, empty_model_dir: Path
+) -> None:
+    settings = base_settings("service_a", empty_model_dir) | {
+        "RATE_LIMIT": "10/second",
+        "RATE_LIMIT_STORAGE": url,
+    }
+
+    result = run_main("service_a", settings)
+
+    line = refusal_line(result)
+    assert "RATE_LIMIT_STORAGE" in line
+    assert explained in line
+    assert SECRET not in result.stderr + result.stdout

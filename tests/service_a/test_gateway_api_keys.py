@@ -230,9 +230,18 @@ SECRET = "secret-that-must-not-show"  # long enough: refused for its space-free 
         (f"{SECRET} with spaces", "API_KEYS: key 1 must be printable ASCII characters"),
         (f"{SECRET}-\u00e9t\u00e9", "API_KEYS: key 1 must be printable ASCII characters"),
         (f"{SECRET},{KEY_A},{SECRET}", "API_KEYS: key 3 repeats key 1"),
-        (",", "API_KEYS: key 1 is shorter than 16 characters"),
+        (",", "API_KEYS: key 1 is empty"),
+        (f"{KEY_A},,{KEY_B}", "API_KEYS: key 2 is empty"),
     ],
-    ids=["short", "second key short", "space", "not ASCII", "repeated", "only a comma"],
+    ids=[
+        "short",
+        "second key short",
+        "space",
+        "not ASCII",
+        "repeated",
+        "only a comma",
+        "two commas",
+    ],
 )
 def test_bad_api_keys_are_refused_in_one_line_without_the_key(
     monkeypatch: pytest.MonkeyPatch, value: str, reason: str
@@ -272,7 +281,7 @@ def test_bad_api_keys_file_is_refused_in_one_line_without_the_key(
 
 @pytest.mark.parametrize(
     "name, reason",
-    [("missing", "No such file or directory"), ("", "Is a directory")],
+    [("missing", "cannot be read: No such file or directory"), ("", "is not a regular file")],
     ids=["missing file", "a folder"],
 )
 def test_unreadable_api_keys_file_is_refused_in_one_line(
@@ -282,7 +291,7 @@ def test_unreadable_api_keys_file_is_refused_in_one_line(
 
     message = start_up_refusal(monkeypatch, API_KEYS_FILE=str(path))
 
-    assert f"API_KEYS_FILE '{path}' cannot be read: {reason}" in message
+    assert f"API_KEYS_FILE '{path}' {reason}" in message
 
 
 def test_api_keys_and_api_keys_file_together_are_refused(
@@ -448,3 +457,25 @@ async def test_gateway_with_keys_does_not_warn(caplog: pytest.LogCaptureFixture)
 
     assert open_warnings(caplog) == []
     assert [r for r in caplog.records if r.name == "gateway.admission"] == []
+
+
+def test_key_file_with_a_byte_order_mark_is_read(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "api_keys"
+    key_file.write_text(f"{KEY_A}\r\n{KEY_B}\r\n", encoding="utf-8-sig")  # as Notepad saves
+    monkeypatch.setenv("API_KEYS_FILE", str(key_file))
+
+    assert [key.get_secret_value() for key in load_settings(Settings).api_keys] == [KEY_A, KEY_B]
+
+
+def test_more_keys_than_the_check_is_sized_for_are_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    key_file = tmp_path / "api_keys"
+    key_file.write_text("".join(f"generated-key-{n:08d}\n" for n in range(1_001)))
+
+    message = start_up_refusal(monkeypatch, API_KEYS_FILE=str(key_file))
+
+    assert "holds more than 1000 keys" in message
+    assert "generated-key-" not in message

@@ -286,6 +286,7 @@ async def test_caller_is_admitted_again_after_a_real_second() -> None:
         ("6000/minute;0/second", "each limit must allow at least 1 request"),
         ("1/0 second", "a window must be at least 1 of its unit"),
         ("1 per 0 seconds", "a window must be at least 1 of its unit"),
+        ("1/2 years", "a window must be at most a year"),
     ],
 )
 def test_bad_rate_limit_is_refused_in_one_line(
@@ -354,19 +355,26 @@ async def test_storage_that_refuses_connections_lets_requests_through(
     assert metrics.value(STORAGE_ERRORS) == 6
 
 
-async def test_storage_password_is_not_logged(caplog: pytest.LogCaptureFixture) -> None:
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis://:hunter2-secret@127.0.0.1:{port}/0",
+        "redis://user:hunter2-secret@127.0.0.1:{port}/0",
+        "redis://127.0.0.1:{port}/0?password=hunter2-secret",
+    ],
+    ids=["password", "user and password", "password in the query"],
+)
+async def test_storage_password_is_not_logged(url: str, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     port = free_port()
-    settings = make_settings(
-        RATE_LIMIT="1/minute", RATE_LIMIT_STORAGE=f"redis://:hunter2-secret@127.0.0.1:{port}/0"
-    )
+    settings = make_settings(RATE_LIMIT="1/minute", RATE_LIMIT_STORAGE=url.format(port=port))
 
     async with gateway_from(settings) as gateway:
         await gateway.statuses(2)
 
     assert "hunter2-secret" not in caplog.text
     [warning] = storage_lines(caplog, logging.WARNING)
-    assert f"redis://***@127.0.0.1:{port}/0" in warning
+    assert f"redis://127.0.0.1:{port}/0 does not answer" in warning
 
 
 @pytest.fixture
@@ -408,3 +416,14 @@ async def test_in_memory_storage_counts_no_storage_error(clock: FakeClock) -> No
         metrics = await scrape(gateway.app_client)
 
     assert metrics.value(STORAGE_ERRORS) == 0
+
+
+@pytest.mark.parametrize("value", ["0.000000001", "0", "6", "inf"])
+def test_storage_timeout_out_of_its_range_is_refused_in_one_line(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    # Too short, every count would time out (no limit ever); too long, a frozen Redis
+    # would hold every request that long.
+    message = start_up_refusal(monkeypatch, RATE_LIMIT_STORAGE_TIMEOUT_S=value)
+
+    assert "RATE_LIMIT_STORAGE_TIMEOUT_S" in message

@@ -39,7 +39,8 @@ def answers_ping(port: int) -> bool:
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1.0) as connection:
             connection.sendall(b"PING\r\n")
-            return connection.recv(16).startswith(b"+PONG")
+            # -NOAUTH: it answers, and asks for the password first.
+            return connection.recv(16).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -47,10 +48,18 @@ def answers_ping(port: int) -> bool:
 class RedisServer:
     """redis-server as a process, keeping nothing on disk, its output in a log file."""
 
-    def __init__(self, executable: str, folder: Path, port: int | None = None) -> None:
+    def __init__(
+        self,
+        executable: str,
+        folder: Path,
+        port: int | None = None,
+        password: str | None = None,
+    ) -> None:
+        """`password`: the server asks for it (requirepass)."""
         self.executable = executable
         self.folder = folder
         self.port = port or free_port()
+        self.password = password
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -65,6 +74,8 @@ class RedisServer:
         """Start it (again, on the same port, after `kill`) and wait until it answers PING."""
         command = [self.executable, "--port", str(self.port), "--bind", "127.0.0.1"]
         command += ["--save", "", "--appendonly", "no", "--dir", str(self.folder)]
+        if self.password is not None:
+            command += ["--requirepass", self.password]
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
                 command, cwd=self.folder, stdout=log, stderr=subprocess.STDOUT
