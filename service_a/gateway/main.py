@@ -43,6 +43,9 @@ predictor), whose answer is returned unchanged under `model_prediction`.
 Failures of service B come back as clean errors: **503** when it cannot be reached (with
 Retry-After), **504** when it is too slow, **502** when its answer is not a prediction.
 Error bodies never carry internal details; those are in the gateway's log.
+
+With API keys configured (API_KEYS), `POST /process` needs one (**Authorize** above):
+**401** without it. With a rate limit (RATE_LIMIT), **429** with Retry-After past it.
 """
 TAGS = [
     {"name": "gateway", "description": "Log inputs and forward them to the predictor."},
