@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -916,10 +916,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.only == "lifecycle":
         run_lifecycle_only(args.duration, args.out)
-    elif args.only == "observability":
-        run_observability_only(args.duration, args.out, args.slices)
-    elif args.only == "security":
-        run_security_only(args.duration, args.out, args.slices)
+    elif args.only in SLICED_PHASES:
+        run_sliced_only(args.only, args.duration, args.out, args.slices)
     else:
         run(args.duration, args.warmup, args.out, args.gateway_workers, args.slices)
 
@@ -940,26 +938,26 @@ def run_lifecycle_only(seconds: float, out: Path) -> None:
     print_targets(lifecycle_checks(lifecycle))
 
 
-def run_observability_only(seconds: float, out: Path, slices: int) -> None:
+PhaseRunner = Callable[..., dict[str, Any]]
+PhaseChecks = Callable[[dict[str, Any]], list[tuple[str, float, float, str]]]
+SLICED_PHASES: dict[str, tuple[PhaseRunner, PhaseChecks]] = {
+    "observability": (observability_phases, observability_checks),
+    "security": (security_phases, security_checks),
+}
+"""The phases that take turns in slices and share bench.run's wrk and CPU readers."""
+
+
+def run_sliced_only(name: str, seconds: float, out: Path, slices: int) -> None:
+    """One of SLICED_PHASES on its own: its report in `out`/<name>.json, then its targets."""
+    phases, checks = SLICED_PHASES[name]
     out.mkdir(parents=True, exist_ok=True)
     models = train_bench_model(out)
-    observability = observability_phases(
+    result = phases(
         sample_texts(), out, models, COMMON_ENV, seconds, slices, run_wrk, lua_script,
         process_cpu_seconds,
     )  # fmt: skip
-    (out / "observability.json").write_text(json.dumps(observability, indent=2) + "\n")
-    print_targets(observability_checks(observability))
-
-
-def run_security_only(seconds: float, out: Path, slices: int) -> None:
-    out.mkdir(parents=True, exist_ok=True)
-    models = train_bench_model(out)
-    security = security_phases(
-        sample_texts(), out, models, COMMON_ENV, seconds, slices, run_wrk, lua_script,
-        process_cpu_seconds,
-    )  # fmt: skip
-    (out / "security.json").write_text(json.dumps(security, indent=2) + "\n")
-    print_targets(security_checks(security))
+    (out / f"{name}.json").write_text(json.dumps(result, indent=2) + "\n")
+    print_targets(checks(result))
 
 
 if __name__ == "__main__":

@@ -56,6 +56,24 @@ def worker_pids(supervisor_pid: int) -> set[int]:
     return pids
 
 
+def kill_process(process: "subprocess.Popen[bytes] | None", timeout: float) -> None:
+    """SIGKILL `process` if it runs, and reap it."""
+    if process is not None and process.poll() is None:
+        process.kill()
+        process.wait(timeout=timeout)
+
+
+def stop_process(process: "subprocess.Popen[bytes] | None", timeout: float) -> None:
+    """SIGTERM `process` if it runs; SIGKILL it if it has not exited within `timeout`."""
+    if process is None or process.poll() is not None:
+        return
+    process.terminate()
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        kill_process(process, timeout)
+
+
 class ServiceProcess:
     """One service as a process (`python main.py` by default), its output in a log file."""
 
@@ -106,19 +124,11 @@ class ServiceProcess:
 
     def kill(self) -> None:
         """Stop at once, as in a crash (SIGKILL)."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT)
+        kill_process(self.process, STOP_TIMEOUT)
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM), killing the process if it does not exit in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop_process(self.process, STOP_TIMEOUT)
 
     def wait_until_ok(self, path: str, timeout: float) -> None:
         """Poll `path` until it answers 200; raise ServiceStartError with the log otherwise."""

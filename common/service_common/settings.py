@@ -3,7 +3,15 @@ bad ones at start-up."""
 
 from typing import Annotated, Literal, TypeVar, get_args
 
-from pydantic import Field, HttpUrl, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BeforeValidator,
+    Field,
+    HttpUrl,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 LogLevel = Literal["critical", "error", "warning", "info", "debug"]
@@ -11,6 +19,15 @@ LogFormat = Literal["text", "json"]
 
 Seconds = Annotated[float, Field(gt=0, le=86_400, allow_inf_nan=False)]
 """A duration setting: positive, finite, at most a day (asyncio timers overflow on `inf`)."""
+
+
+def _none_if_empty(value: object) -> object:
+    return None if value == "" else value
+
+
+EMPTY_IS_UNSET = BeforeValidator(_none_if_empty)
+"""For an optional setting: empty means unset. docker-compose passes `NAME: ${NAME:-}` as
+"" when the shell leaves NAME unset."""
 
 
 class ServiceSettings(BaseSettings):
@@ -58,7 +75,7 @@ class ServiceSettings(BaseSettings):
     KEEPALIVE_TIMEOUT_S: Seconds = 5.0
     """Seconds an idle kept-alive connection stays open between requests."""
 
-    FORWARDED_ALLOW_IPS: str | None = None
+    FORWARDED_ALLOW_IPS: Annotated[str | None, EMPTY_IS_UNSET] = None
     """Comma-separated addresses or networks (or `*`) of the proxies in front whose
     X-Forwarded-For and X-Forwarded-Proto are believed; unset: none are, and a request's
     client is the address it came from (what the gateway's rate limit counts by)."""
@@ -81,20 +98,14 @@ class ServiceSettings(BaseSettings):
     """Put each request in a W3C trace (the client's `traceparent`, or a new one), log its
     trace id and pass it on; false: no trace ids and no `traceparent` sent."""
 
-    OTEL_EXPORTER_OTLP_ENDPOINT: HttpUrl | None = None
+    OTEL_EXPORTER_OTLP_ENDPOINT: Annotated[HttpUrl | None, EMPTY_IS_UNSET] = None
     """OpenTelemetry collector (OTLP over HTTP, e.g. http://collector:4318) to export spans
     to; unset: no span is built. The other standard OTEL_EXPORTER_OTLP_* variables apply."""
 
-    OTEL_SERVICE_NAME: str | None = Field(None, min_length=1, max_length=255)
-    """The `service.name` of exported spans; default: the service's name."""
-
-    @field_validator(
-        "OTEL_EXPORTER_OTLP_ENDPOINT", "OTEL_SERVICE_NAME", "FORWARDED_ALLOW_IPS", mode="before"
+    OTEL_SERVICE_NAME: Annotated[str | None, EMPTY_IS_UNSET] = Field(
+        None, min_length=1, max_length=255
     )
-    @classmethod
-    def _empty_optional_setting_is_unset(cls, value: object) -> object:
-        # A subclass's validator of the same name would replace this one, so it has its own.
-        return None if value == "" else value
+    """The `service.name` of exported spans; default: the service's name."""
 
     @model_validator(mode="after")
     def _exporting_needs_tracing(self) -> "ServiceSettings":

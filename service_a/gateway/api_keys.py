@@ -19,10 +19,10 @@ BEARER_SCHEME = "bearer"
 API_KEY_HEADER = "X-API-Key"
 
 
-def key_id(key: str) -> str:
-    """The name a key goes by in logs: the start of its SHA-256 (keys are at least 16
-    characters, so the digest cannot be reversed by trying them)."""
-    return hashlib.sha256(key.encode()).hexdigest()[:KEY_ID_CHARS]
+def key_id(digest: bytes) -> str:
+    """The name a key goes by in logs: the start of its SHA-256 `digest` (keys are at least
+    16 characters, so the digest cannot be reversed by trying them)."""
+    return digest.hex()[:KEY_ID_CHARS]
 
 
 def presented_key(headers: Headers) -> str | None:
@@ -47,13 +47,8 @@ class ApiKeys:
     """
 
     def __init__(self, keys: Iterable[SecretStr]) -> None:
-        self._keys = tuple(
-            (
-                hashlib.sha256(key.get_secret_value().encode()).digest(),
-                key_id(key.get_secret_value()),
-            )
-            for key in keys
-        )
+        digests = (hashlib.sha256(key.get_secret_value().encode()).digest() for key in keys)
+        self._keys = tuple((digest, key_id(digest)) for digest in digests)
 
     def __len__(self) -> int:
         return len(self._keys)

@@ -1,7 +1,7 @@
 """Gateway settings, read from the environment (one field per variable, no prefix)."""
 
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from limits import RateLimitItem
 from pydantic import Field, HttpUrl, PrivateAttr, SecretStr, field_validator, model_validator
@@ -12,7 +12,7 @@ from gateway.access_settings import (
     parse_rate_limit,
     read_api_key_file,
 )
-from service_common.settings import Seconds, ServiceSettings
+from service_common.settings import EMPTY_IS_UNSET, Seconds, ServiceSettings
 
 PREDICT_PATH = "/predict"
 READY_PATH = "/ready"
@@ -85,16 +85,16 @@ class Settings(ServiceSettings):
     MAX_DATA_CHARS: int = Field(10_000, ge=1)
     """Longest accepted `data`, in characters (the predictor's own limit is the same)."""
 
-    API_KEYS: SecretStr | None = None
+    API_KEYS: Annotated[SecretStr | None, EMPTY_IS_UNSET] = None
     """Comma-separated API keys (each at least 16 printable ASCII characters, no spaces);
     set, `POST /process` needs one as `Authorization: Bearer <key>` or `X-API-Key: <key>`.
     Unset (and no API_KEYS_FILE): the gateway is open."""
 
-    API_KEYS_FILE: Path | None = None
+    API_KEYS_FILE: Annotated[Path | None, EMPTY_IS_UNSET] = None
     """A file of API keys, one a line (blank lines and `#` comments ignored), such as a
     Docker or Kubernetes secret; instead of API_KEYS."""
 
-    RATE_LIMIT: str | None = None
+    RATE_LIMIT: Annotated[str | None, EMPTY_IS_UNSET] = None
     """Requests each API key (each client address, without keys) may make to
     `POST /process`, in the `limits` package's notation: `100/second`, or several limits
     separated by `;`, such as `6000/minute;200/second` (100 a second on average, bursts of
@@ -117,9 +117,9 @@ class Settings(ServiceSettings):
     _api_keys: tuple[SecretStr, ...] = PrivateAttr(())
     _rate_limits: tuple[RateLimitItem, ...] = PrivateAttr(())
 
-    @field_validator("SERVICE_B_TRANSPORT", mode="before")
+    @field_validator("SERVICE_B_TRANSPORT", "RATE_LIMIT_STRATEGY", mode="before")
     @classmethod
-    def _lower_case_transport(cls, value: object) -> object:
+    def _lower_case_choice(cls, value: object) -> object:
         return value.lower() if isinstance(value, str) else value
 
     @field_validator("SERVICE_B_URL")
@@ -134,17 +134,6 @@ class Settings(ServiceSettings):
         if url.username or url.password:
             raise ValueError("must not carry a user name or password")
         return url
-
-    @field_validator("API_KEYS", "API_KEYS_FILE", "RATE_LIMIT", mode="before")
-    @classmethod
-    def _empty_access_setting_is_unset(cls, value: object) -> object:
-        # docker-compose passes `NAME: ${NAME:-}` as "" when the shell leaves it unset.
-        return None if value == "" else value
-
-    @field_validator("RATE_LIMIT_STRATEGY", mode="before")
-    @classmethod
-    def _lower_case_strategy(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
 
     @field_validator("RATE_LIMIT_STORAGE")
     @classmethod

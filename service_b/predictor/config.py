@@ -2,11 +2,12 @@
 
 import re
 from pathlib import Path
+from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 
 from predictor.schemas import VERSION_PATTERN, ScoringPath
-from service_common.settings import Seconds, ServiceSettings
+from service_common.settings import EMPTY_IS_UNSET, Seconds, ServiceSettings
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
 """The service_b folder: relative paths in settings and the training config start here."""
@@ -37,7 +38,7 @@ class Settings(ServiceSettings):
     """Versions kept loaded besides the active one (for `/models/{version}/predict` and a
     rollback without a reload), the least recently used dropped first."""
 
-    ADMIN_TOKEN: SecretStr | None = Field(None, min_length=16)
+    ADMIN_TOKEN: Annotated[SecretStr | None, EMPTY_IS_UNSET] = Field(None, min_length=16)
     """Bearer token of the admin API (training, versions, activation), at least 16
     characters. Unset: the admin API answers 403."""
 
@@ -77,12 +78,6 @@ class Settings(ServiceSettings):
     COMPILED_CACHE_WORDS: int = Field(65_536, ge=0, le=10_000_000)
     """Words (of up to 32 characters) whose character n-gram features the compiled path
     remembers, the least recently used dropped first; 0: none."""
-
-    @field_validator("ADMIN_TOKEN", mode="before")
-    @classmethod
-    def _empty_admin_token_is_unset(cls, value: object) -> object:
-        # docker-compose passes `ADMIN_TOKEN: ${ADMIN_TOKEN:-}` as "" when it is unset.
-        return None if value == "" else value
 
     @field_validator("ADMIN_TOKEN")
     @classmethod

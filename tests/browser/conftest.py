@@ -5,7 +5,6 @@ the browser tests are skipped with a banner in the run's summary, unless
 REQUIRE_BROWSER=1 (as in CI), which turns the skip into a failure.
 """
 
-import os
 from collections.abc import Generator, Iterator
 from typing import TYPE_CHECKING
 
@@ -14,6 +13,7 @@ import pytest
 from devkit.chromium import CHROMIUM_PATH, chromium, missing_browser
 from devkit.processes import ServiceProcess, running_services
 from tests.browser.request_log import RequestLog
+from tests.support.required import required
 
 if TYPE_CHECKING:
     from playwright.sync_api import BrowserContext, Page
@@ -23,17 +23,13 @@ TIMEOUT_MS = 15_000  # any one wait in the browser
 _skip_reasons: list[str] = []
 
 
-def browser_required() -> bool:
-    return os.environ.get("REQUIRE_BROWSER", "").lower() in ("1", "true", "yes")
-
-
 @pytest.fixture(scope="module")
 def browser_available() -> None:
     """Skip (or, with REQUIRE_BROWSER=1, fail) before any service starts if no browser."""
     problem = missing_browser()
     if problem is None:
         return
-    if browser_required():
+    if required("REQUIRE_BROWSER"):
         pytest.fail(f"REQUIRE_BROWSER is set but {problem}", pytrace=False)
     _skip_reasons.append(problem)
     pytest.skip(f"BROWSER TEST SKIPPED, /docs and /redoc were NOT tested: {problem}")

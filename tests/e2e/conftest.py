@@ -23,6 +23,7 @@ from tests.support.compose import (
     compose_command,
     docker_engine_problem,
 )
+from tests.support.required import required
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 LOG_DIR = REPO_ROOT / ".e2e"
@@ -36,12 +37,8 @@ their defaults."""
 _skip_reasons: list[str] = []
 
 
-def docker_required() -> bool:
-    return os.environ.get("REQUIRE_DOCKER", "").lower() in ("1", "true", "yes")
-
-
 def _skip_or_fail(problem: str) -> None:
-    if docker_required():
+    if required("REQUIRE_DOCKER"):
         pytest.fail(f"REQUIRE_DOCKER is set but {problem}", pytrace=False)
     _skip_reasons.append(problem)
     pytest.skip(f"E2E SKIPPED, the compose stack was NOT tested: {problem}")

@@ -4,34 +4,27 @@ Without redis-server (Debian: `apt-get install redis-server`) those tests are sk
 unless REQUIRE_REDIS=1 (as in CI), which turns the skip into a failure.
 """
 
-import os
-import shutil
 import socket
 import subprocess
 import time
 from pathlib import Path
 
-import pytest
-
 from devkit.ports import free_port
+from devkit.processes import kill_process, stop_process
+from tests.support.required import required_executable
 
 START_TIMEOUT = 10.0
 STOP_TIMEOUT = 10.0
 
 
-def redis_required() -> bool:
-    return os.environ.get("REQUIRE_REDIS", "").lower() in ("1", "true", "yes")
-
-
 def redis_server_executable() -> str:
     """The redis-server executable; skips (or fails, with REQUIRE_REDIS=1) when missing."""
-    path = shutil.which("redis-server")
-    if path is None:
-        problem = "redis-server is not installed (apt-get install redis-server)"
-        if redis_required():
-            pytest.fail(f"REQUIRE_REDIS is set but {problem}", pytrace=False)
-        pytest.skip(f"The rate limit in Redis was NOT tested: {problem}")
-    return path
+    return required_executable(
+        "redis-server",
+        "REQUIRE_REDIS",
+        "apt-get install redis-server",
+        "The rate limit in Redis was NOT tested",
+    )
 
 
 def answers_ping(port: int) -> bool:
@@ -90,16 +83,8 @@ class RedisServer:
 
     def kill(self) -> None:
         """Stop at once, as in a crash (SIGKILL); what it counted is lost."""
-        if self.process is not None and self.process.poll() is None:
-            self.process.kill()
-            self.process.wait(timeout=STOP_TIMEOUT)
+        kill_process(self.process, STOP_TIMEOUT)
 
     def stop(self) -> None:
         """Stop gracefully (SIGTERM), killing it if it does not exit in time."""
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            self.kill()
+        stop_process(self.process, STOP_TIMEOUT)
