@@ -126,13 +126,18 @@ def shown_url(url: str) -> str:
     return SplitResult(parts.scheme, host + port, parts.path, "", "").geturl()
 
 
+def redis_py_url(url: str) -> str:
+    """`url` as redis-py spells it: what `limits` calls redis+unix:// is its unix://."""
+    return url.replace("redis+unix://", "unix://", 1)
+
+
 def check_redis_url(url: str) -> None:
     """ValueError, the URL shown without secrets, if redis-py cannot use `url` as it is
     meant (a port or option it cannot read, a path that is no database number)."""
     parts = urlsplit(url)
     shown = shown_url(url)
     try:
-        parse_url(url.replace("redis+unix://", "unix://", 1))  # type: ignore[no-untyped-call]
+        parse_url(redis_py_url(url))  # type: ignore[no-untyped-call]
         if parts.scheme != "redis+unix" and not REDIS_DB.fullmatch(parts.path):
             raise ValueError("the path must be a database number, such as /0")
     except ValueError as error:

@@ -22,10 +22,6 @@ class Admission:
         self._api_keys = api_keys
         self._rate_limiter = rate_limiter
 
-    @property
-    def keys_required(self) -> bool:
-        return self._api_keys is not None
-
     async def admit(self, request: Request) -> str | None:
         """The id of the request's API key (None without keys); Unauthenticated or
         RateLimited if the request may not go on."""

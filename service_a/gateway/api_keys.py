@@ -50,9 +50,6 @@ class ApiKeys:
         digests = (hashlib.sha256(key.get_secret_value().encode()).digest() for key in keys)
         self._keys = tuple((digest, key_id(digest)) for digest in digests)
 
-    def __len__(self) -> int:
-        return len(self._keys)
-
     def identify(self, headers: Headers) -> str:
         """The id of the key the request carries; Unauthenticated if it has none accepted."""
         key = presented_key(headers)

@@ -24,7 +24,7 @@ from limits.aio.strategies import (
 )
 from limits.errors import StorageError
 
-from gateway.access_settings import shown_url
+from gateway.access_settings import redis_py_url, shown_url
 from gateway.config import MEMORY_STORAGE, Settings
 from gateway.errors import RateLimited
 from gateway.metrics import GatewayMetrics
@@ -34,8 +34,6 @@ logger = logging.getLogger("gateway.rate_limit")
 
 REDIS_CLIENT: Final = "redispy"
 """The `redis` package (redis-py) is the client `limits` drives; coredis is not installed."""
-REDIS_UNIX_SCHEME = "redis+unix://"
-"""limits' name of what redis-py calls unix://."""
 
 
 Strategy = type[SlidingWindowCounterRateLimiter | FixedWindowRateLimiter | MovingWindowRateLimiter]
@@ -195,7 +193,7 @@ def refuse_unusable_redis(settings: Settings) -> None:
         return
     timeout = settings.RATE_LIMIT_STORAGE_TIMEOUT_S
     client = redis.Redis.from_url(
-        url.replace(REDIS_UNIX_SCHEME, "unix://", 1),
+        redis_py_url(url),
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
     )
