@@ -33,6 +33,7 @@ from bench import chaos
 from bench.hardening import greedy_requests
 from bench.lifecycle import lifecycle_checks, lifecycle_phases
 from bench.observability import observability_checks, observability_phases
+from bench.scale_out import scale_out_checks, scale_out_phases
 from bench.security import security_checks, security_phases
 from devkit.ports import free_port
 from devkit.processes import ServiceProcess
@@ -398,6 +399,9 @@ def run(
     security = security_phases(
         texts, out, models, COMMON_ENV, seconds, slices, run_wrk, lua_script, process_cpu_seconds
     )
+    scale_out = scale_out_phases(
+        texts, out, models, COMMON_ENV, seconds, slices, run_wrk, lua_script, process_cpu_seconds
+    )
 
     report: dict[str, Any] = {
         "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -417,6 +421,7 @@ def run(
         "lifecycle": lifecycle,
         "observability": observability,
         "security": security,
+        "scale_out": scale_out,
         "model_call": model_call,
         "requests_through": {
             name: sum(p.requests for p in phases if p.service == name or forwarded(p, name))
@@ -712,6 +717,7 @@ def targets(report: dict[str, Any]) -> list[dict[str, object]]:
     checks += lifecycle_checks(report["lifecycle"])
     checks += observability_checks(report["observability"])
     checks += security_checks(report["security"])
+    checks += scale_out_checks(report["scale_out"])
     checks += model_call_checks(report["model_call"])
     checks += [
         (
@@ -886,6 +892,10 @@ def markdown(report: dict[str, Any]) -> str:
         f"| security: {name} | `{json.dumps(result)}` |"
         for name, result in report["security"].items()
     ]
+    lines += [
+        f"| scale out: {name} | `{json.dumps(result)}` |"
+        for name, result in report["scale_out"].items()
+    ]
     lines += ["", "| target | measured | limit | met |", "|---|---:|---:|---|"]
     lines += [
         f"| {t['target']} | {t['value']} | {t['limit']} | {'yes' if t['met'] else '**no**'} |"
@@ -910,7 +920,7 @@ def main() -> None:
     )
     parser.add_argument(
         "--only",
-        choices=["lifecycle", "observability", "security"],
+        choices=["lifecycle", "observability", "security", "scale-out"],
         help="run only these phases (and their targets), e.g. while working on them",
     )
     args = parser.parse_args()
@@ -943,6 +953,7 @@ PhaseChecks = Callable[[dict[str, Any]], list[tuple[str, float, float, str]]]
 SLICED_PHASES: dict[str, tuple[PhaseRunner, PhaseChecks]] = {
     "observability": (observability_phases, observability_checks),
     "security": (security_phases, security_checks),
+    "scale-out": (scale_out_phases, scale_out_checks),
 }
 """The phases that take turns in slices and share bench.run's wrk and CPU readers."""
 
