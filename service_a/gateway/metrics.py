@@ -19,7 +19,8 @@ CALL_OUTCOMES = (
 )
 """How a call to the predictor ended: `PredictorError.outcome` of the error it raised."""
 RETRIED = "retried"
-"""Counted once more for a call retried on a new connection, whatever its outcome then."""
+"""Counted once more for a call retried (on another replica, or on a new connection),
+whatever its outcome then."""
 
 
 class GatewayMetrics:

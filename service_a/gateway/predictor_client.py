@@ -2,13 +2,15 @@
 that keeps the gateway fast whatever the predictor does, and domain errors.
 
 A call goes: a slot (at most SERVICE_B_MAX_IN_FLIGHT at once, else 503 after
-SERVICE_B_QUEUE_TIMEOUT) -> the circuit breaker (open: 503 at once, no connect attempt)
--> the transport -> at most one retry, on a fresh connection, of a call reset before any
-byte of an answer (within the retry budget). Outcomes map to errors as follows (the cause
-is logged, never returned to the client):
+SERVICE_B_QUEUE_TIMEOUT) -> a replica (`gateway.replicas`: every replica's breaker open,
+503 at once, no connect attempt) -> the transport -> at most one retry (within the retry
+budget) of a call the replica surely did not process: on another replica after a connect
+failure, a reset before any byte of an answer or a 503; with no other replica, on a fresh
+connection after a reset only. Outcomes map to errors as follows (the cause is logged,
+never returned to the client):
 
 - no connection (refused, DNS failure, connect timeout), a reset before any answer that
-  its retry did not cure, B answering 503, no slot, the breaker open
+  its retry did not cure, B answering 503, no slot, every breaker open
   -> PredictorUnavailable (503 with Retry-After);
 - connected, but no answer within the read timeout -> PredictorTimeout (504);
 - for a named model version, B answering 404 or 409 -> ModelVersionNotFound (404) or
@@ -16,7 +18,8 @@ is logged, never returned to the client):
   count against the breaker;
 - any other status, an answer that is not HTTP or stops half-way, a body that is not
   JSON or not a prediction -> PredictorBadResponse (502).
-Connect failures, resets, timeouts and 503s count against the breaker; odd answers do not.
+Connect failures, resets, timeouts and 503s count against the breaker of the replica that
+had them; odd answers do not.
 """
 
 import asyncio
