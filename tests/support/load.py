@@ -46,6 +46,8 @@ class Answer:
     """The answer carried `Connection: close`."""
     error: str = ""
     """The error, when there was no answer."""
+    served_by: str = ""
+    """The answer's X-Served-By (the predictor replica that scored it), if any."""
 
 
 def error_kind(error: Exception) -> ErrorKind:
@@ -177,7 +179,10 @@ class Load:
                 ) as response:
                     await response.read()
                 close = response.headers.get("Connection", "").lower() == "close"
-                answer = Answer(number, sent_at, time.monotonic(), response.status, close)
+                served_by = response.headers.get("X-Served-By", "")
+                answer = Answer(
+                    number, sent_at, time.monotonic(), response.status, close, served_by=served_by
+                )
             except Exception as error:
                 kind = error_kind(error)
                 answer = Answer(number, sent_at, time.monotonic(), kind, error=repr(error))
