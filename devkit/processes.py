@@ -11,6 +11,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
+from devkit.hosts import with_own_hosts
 from devkit.ports import free_port
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -86,8 +87,10 @@ class ServiceProcess:
         python: str = sys.executable,
         host: str = "127.0.0.1",
         arguments: Sequence[str] = ("main.py",),
+        hosts_file: Path | None = None,
     ) -> None:
-        """`arguments` go to `python`, run in the service's folder (default: its main.py)."""
+        """`arguments` go to `python`, run in the service's folder (default: its main.py);
+        `hosts_file`: the process's own /etc/hosts (devkit.hosts)."""
         self.service = service
         self.port = port
         self.host = host
@@ -95,6 +98,7 @@ class ServiceProcess:
         self.log_path = log_path
         self.python = python
         self.arguments = list(arguments)
+        self.hosts_file = hosts_file
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -110,8 +114,11 @@ class ServiceProcess:
         inherited = {name: os.environ[name] for name in INHERITED_VARIABLES if name in os.environ}
         environment = inherited | self.env | {"HOST": self.host, "PORT": str(self.port)}
         with self.log_path.open("ab") as log:
+            command = [self.python, *self.arguments]
+            if self.hosts_file is not None:
+                command = with_own_hosts(self.hosts_file, command)
             self.process = subprocess.Popen(
-                [self.python, *self.arguments],
+                command,
                 cwd=REPO_ROOT / self.service,
                 env=environment,
                 stdout=log,

@@ -16,11 +16,13 @@ from typing import Any, TypeVar, cast
 
 from fastapi import APIRouter, FastAPI, Request
 from fastapi_offline import FastAPIOffline
+from starlette.middleware import Middleware
 
 from service_common.errors import register_error_handlers
 from service_common.metrics import metrics_router
 from service_common.middleware import standard_middleware
 from service_common.openapi import SchemaLimits, complete_openapi
+from service_common.served_by import ServedByMiddleware
 
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
 
@@ -57,6 +59,7 @@ def create_service_app(
     metrics_enabled: bool = False,
     tracing_enabled: bool = False,
     schema_limits: SchemaLimits | None = None,
+    served_by: str | None = None,
 ) -> FastAPI:
     """A service's app: its routes and lifespan, with what every service has around them.
 
@@ -67,6 +70,7 @@ def create_service_app(
     `GET /metrics` and the HTTP metrics, `tracing_enabled` the trace context; both read
     what the lifespan yields (`service_common.observability.ObservabilityState`).
     `schema_limits` puts the limits that settings decide into the OpenAPI document.
+    `served_by` names the replica on every response (`X-Served-By`).
     """
 
     @asynccontextmanager
@@ -91,9 +95,12 @@ def create_service_app(
         # FastAPI's own instrumentation would add a second span per request whenever a
         # global OpenTelemetry provider is set, and it checks for one on every request.
         telemetry={"tracing": False, "metrics": False, "logs": False, "auto_configure": False},
-        middleware=standard_middleware(
-            max_body_bytes, metrics_enabled=metrics_enabled, tracing_enabled=tracing_enabled
-        ),
+        middleware=[
+            *([Middleware(ServedByMiddleware, name=served_by)] if served_by else []),
+            *standard_middleware(
+                max_body_bytes, metrics_enabled=metrics_enabled, tracing_enabled=tracing_enabled
+            ),
+        ],
     )
     app.include_router(router)
     if metrics_enabled:

@@ -30,11 +30,17 @@ class Settings(ServiceSettings):
     """The predictor's base URL, e.g. http://service_b:8001; inputs are POSTed to its
     /predict as `{"input": data}`, and /ready tells whether it can answer."""
 
+    SERVICE_B_RESOLVE_S: Seconds = 5.0
+    """Seconds between resolutions of SERVICE_B_URL's host to all its addresses, each a
+    replica that calls are spread over (every BREAKER_READY_CHECK_S while all replicas'
+    breakers are open). Not used when the host is an IP address."""
+
     SERVICE_B_TRANSPORT: Literal["aiohttp", "httpx"] = "aiohttp"
     """Transport under the httpx client: `aiohttp` (httpx-aiohttp, faster) or httpx's own."""
 
     SERVICE_B_CONNECT_TIMEOUT: Seconds = 1.0
-    """Seconds to open a TCP connection to the predictor before answering 503."""
+    """Seconds to open a TCP connection to the predictor before answering 503; also the
+    longest one resolution of its host may take."""
 
     SERVICE_B_READ_TIMEOUT: Seconds = 10.0
     """Seconds to wait for the predictor's answer (between bytes) before answering 504.
@@ -47,7 +53,8 @@ class Settings(ServiceSettings):
     before the gateway's /ready answers 503; short, so a probe sees 503, not a timeout."""
 
     SERVICE_B_POOL_SIZE: int = Field(100, ge=1)
-    """Most simultaneous connections to the predictor (kept alive and reused)."""
+    """Most simultaneous connections to each replica of the predictor (kept alive and
+    reused); calls in progress to all of them are bounded by SERVICE_B_MAX_IN_FLIGHT."""
 
     SERVICE_B_KEEPALIVE_EXPIRY: float = Field(4.0, ge=0, le=3600, allow_inf_nan=False)
     """Seconds an idle pooled connection is kept; keep it below the predictor's keep-alive

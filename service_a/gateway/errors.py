@@ -4,8 +4,10 @@ They are answered by the handlers of `service_common.errors`, with their status,
 detail and headers; the cause is logged where the error is raised.
 """
 
+from collections.abc import Sequence
 from typing import Any
 
+from gateway.schemas import ReplicaStatus
 from service_common.errors import RetryLater, ServiceError
 
 
@@ -35,16 +37,26 @@ class NoFreeSlot(PredictorUnavailable):
 
 
 class PredictorNotReady(PredictorUnavailable):
-    """The predictor's readiness check did not answer 200, or the breaker is open."""
+    """No replica of the predictor is ready: none answered its readiness check with 200,
+    or their breakers are open."""
 
     detail = "Service B is not ready"
 
-    def __init__(self, retry_after: int, breaker: str | None = None) -> None:
+    def __init__(
+        self,
+        retry_after: int,
+        breaker: str | None = None,
+        replicas: Sequence[ReplicaStatus] = (),
+    ) -> None:
         super().__init__(retry_after)
         self.breaker = breaker
+        self.replicas = replicas
 
     def body(self) -> dict[str, Any]:
-        return super().body() | ({"breaker": self.breaker} if self.breaker else {})
+        body = super().body() | ({"breaker": self.breaker} if self.breaker else {})
+        if self.replicas:
+            body["replicas"] = [replica.model_dump() for replica in self.replicas]
+        return body
 
 
 class PredictorTimeout(PredictorError):

@@ -1,9 +1,10 @@
 """App factory, lifespan (the shared client to service B) and the uvicorn entry point."""
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
@@ -14,11 +15,13 @@ from gateway.admission import Admission, warn_if_open
 from gateway.api_keys import ApiKeys, document_api_keys
 from gateway.config import Settings
 from gateway.dependencies import State
+from gateway.discovery import Discovery, Resolver, resolve_addresses
 from gateway.metrics import GatewayMetrics
 from gateway.predictor_client import PredictorClient, Resilience
 from gateway.processing import InputProcessor
 from gateway.rate_limit import open_rate_limiter, refuse_unusable_redis
 from gateway.recovery import watch_for_recovery
+from gateway.replicas import ReplicaSet
 from gateway.routes import PROCESS_PATH, SERVICE_NAME, router
 from gateway.transport import build_transport
 from service_common.app import create_service_app
@@ -26,6 +29,8 @@ from service_common.draining import Draining
 from service_common.observability import observability
 from service_common.server import ServiceEntry
 from service_common.settings import load_settings
+
+DEFAULT_PORTS = {"http": 80, "https": 443}
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
 """The service_a folder, where the top-level `main.py` (the `main:app` import string) lives."""
@@ -58,10 +63,12 @@ def create_app(
     transport: httpx.AsyncBaseTransport | None = None,
     served: bool = False,
     tracer_provider: TracerProvider | None = None,
+    resolver: Resolver | None = None,
 ) -> FastAPI:
     """Build the app; `transport` replaces the network under the client to B (tests mock it);
     `served`: the one app of a server process (see create_service_app); `tracer_provider`
-    replaces the OTLP exporter of spans (tests pass an in-memory one)."""
+    replaces the OTLP exporter of spans (tests pass an in-memory one); `resolver` replaces
+    the resolution of B's host to its replicas' addresses."""
     settings = settings or load_settings(Settings)
     api_keys = ApiKeys(settings.api_keys) if settings.api_keys else None
 
@@ -83,17 +90,31 @@ def create_app(
                 fresh = await stack.enter_async_context(
                     build_transport(settings, fresh_connections=True)
                 )
-            predictor = PredictorClient(
-                pooled, fresh, Resilience.from_settings(settings), settings, metrics
+            resilience = Resilience.from_settings(settings)
+            base_url = httpx.URL(settings.predictor_base_url)
+            replicas = ReplicaSet(base_url, resilience.new_breaker)
+            discovery = Discovery(
+                replicas,
+                base_url.host,
+                base_url.port or DEFAULT_PORTS[base_url.scheme],
+                settings.SERVICE_B_CONNECT_TIMEOUT,
+                resolver or resolve_addresses,
             )
-            if predictor.breaker is not None:
-                watcher = asyncio.create_task(
-                    watch_for_recovery(
-                        predictor.breaker, predictor, settings.BREAKER_READY_CHECK_S
-                    ),
-                    name="breaker-recovery",
+            # A test's fake transport answers for the configured host itself.
+            if discovery.needed and (transport is None or resolver is not None):
+                await discovery.refresh()
+                start_task(
+                    stack,
+                    discovery.run(settings.SERVICE_B_RESOLVE_S, settings.BREAKER_READY_CHECK_S),
+                    "predictor-discovery",
                 )
-                stack.callback(watcher.cancel)
+            predictor = PredictorClient(pooled, fresh, resilience, replicas, settings, metrics)
+            if settings.BREAKER_ENABLED:
+                start_task(
+                    stack,
+                    watch_for_recovery(predictor, settings.BREAKER_READY_CHECK_S),
+                    "breaker-recovery",
+                )
             yield {
                 "predictor": predictor,
                 "processor": InputProcessor(predictor, settings, metrics),
@@ -119,6 +140,12 @@ def create_app(
     if api_keys is not None:
         document_api_keys(app, PROCESS_PATH)
     return app
+
+
+def start_task(stack: AsyncExitStack, work: Coroutine[Any, Any, None], name: str) -> None:
+    """Run `work` in the background until the lifespan ends."""
+    task = asyncio.create_task(work, name=name)
+    stack.callback(task.cancel)
 
 
 def checked_app(settings: Settings) -> FastAPI:

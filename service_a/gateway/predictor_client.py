@@ -19,8 +19,10 @@ is logged, never returned to the client):
 Connect failures, resets, timeouts and 503s count against the breaker; odd answers do not.
 """
 
+import asyncio
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -42,13 +44,17 @@ from gateway.errors import (
 )
 from gateway.in_flight import InFlightLimiter, NoSlot
 from gateway.metrics import GatewayMetrics
+from gateway.replicas import Replica, ReplicaSet
 from gateway.retry_budget import RetryBudget
-from gateway.schemas import PredictorReadiness, PredictorResponse
+from gateway.schemas import PredictorReadiness, PredictorResponse, ReplicaStatus
 from gateway.transport import FailedCall, Failure, send
 from service_common.middleware import REQUEST_ID_HEADER
+from service_common.served_by import SERVED_BY_HEADER, sane_replica_name
 from service_common.tracing import current_traceparent
 
 logger = logging.getLogger(__name__)
+
+SERVED_BY = SERVED_BY_HEADER.decode("ascii")
 
 _BREAKER_FAILURES = frozenset(
     {Failure.CANNOT_CONNECT, Failure.RESET_BEFORE_ANSWER, Failure.TIMEOUT}
@@ -75,22 +81,25 @@ class Resilience:
     """The policies around every call to B; built once, in the lifespan."""
 
     limiter: InFlightLimiter
-    breaker: CircuitBreaker | None
+    new_breaker: Callable[[str], CircuitBreaker | None]
+    """A breaker for the replica at an address (None when BREAKER_ENABLED is false)."""
     retry_budget: RetryBudget
 
     @classmethod
     def from_settings(cls, settings: Settings) -> "Resilience":
-        breaker = None
-        if settings.BREAKER_ENABLED:
-            breaker = CircuitBreaker(
-                httpx.URL(settings.predictor_base_url).netloc.decode("ascii"),
+        def new_breaker(address: str) -> CircuitBreaker | None:
+            if not settings.BREAKER_ENABLED:
+                return None
+            return CircuitBreaker(
+                address,
                 settings.BREAKER_FAILURES,
                 settings.BREAKER_OPEN_S,
                 settings.BREAKER_MAX_OPEN_S,
             )
+
         return cls(
             InFlightLimiter(settings.max_in_flight, settings.SERVICE_B_QUEUE_TIMEOUT),
-            breaker,
+            new_breaker,
             RetryBudget(settings.RETRY_BUDGET_RATIO),
         )
 
@@ -105,8 +114,45 @@ def describe(error: BaseException) -> str:
     return text
 
 
+@dataclass(frozen=True)
+class Forwarded:
+    """A prediction as the predictor sent it, and the name of the replica that made it."""
+
+    body: bytes
+    served_by: str | None
+
+
+@dataclass(frozen=True)
+class ReplicaReadiness:
+    """What one replica's readiness check found."""
+
+    replica: Replica
+    problem: str | None
+    """Why it is not ready; None when it is."""
+    served_by: str | None
+    """The name it gave (X-Served-By), when it answered."""
+
+    @property
+    def ready(self) -> bool:
+        return self.problem is None
+
+    def status(self) -> ReplicaStatus:
+        replica = self.replica
+        return ReplicaStatus(
+            address=replica.address,
+            name=self.served_by,
+            state="ready" if self.ready else "not_ready",
+            breaker=replica.breaker_state,
+        )
+
+
+_Outcome = httpx.Response | FailedCall
+"""What one attempt got: an answer (any status), or no complete answer."""
+
+
 class PredictorClient:
-    """Calls the predictor's predict and ready endpoints through one shared transport.
+    """Calls the predictor's predict and ready endpoints through one shared transport,
+    spread over its replicas.
 
     Requests go straight to the transport, with their headers written out once:
     httpx.AsyncClient would merge default headers, cookies, auth and redirect handling
@@ -119,6 +165,7 @@ class PredictorClient:
         transport: httpx.AsyncBaseTransport,
         retry_transport: httpx.AsyncBaseTransport,
         resilience: Resilience,
+        replicas: ReplicaSet,
         settings: Settings,
         metrics: GatewayMetrics | None = None,
     ) -> None:
@@ -127,21 +174,21 @@ class PredictorClient:
         self._transport = transport
         self._retry_transport = retry_transport
         self._limiter = resilience.limiter
-        self._breaker = resilience.breaker
         self._retry_budget = resilience.retry_budget
-        # Parsed once: httpx would parse a string URL again on every call.
-        self._predict_url = httpx.URL(settings.predict_url)
-        self._base_url = httpx.URL(settings.predictor_base_url)
-        self._ready_url = httpx.URL(settings.ready_url)
+        self._replicas = replicas
+        # The configured host, whichever address is called: what a virtual host expects.
+        self._host = httpx.URL(settings.predictor_base_url).netloc
         self._timeout = build_timeout(settings).as_dict()
         self._ready_timeout = build_ready_timeout(settings).as_dict()
         self._retry_after = settings.SERVICE_B_RETRY_AFTER
 
     @property
-    def breaker_state(self) -> BreakerState | None:
-        return self._breaker.state if self._breaker else None
+    def replicas(self) -> ReplicaSet:
+        return self._replicas
 
-    async def predict(self, data: str, request_id: str, model_version: str | None = None) -> bytes:
+    async def predict(
+        self, data: str, request_id: str, model_version: str | None = None
+    ) -> Forwarded:
         """The predictor's body for `data`, unchanged, once it is checked to be a prediction;
         from `model_version` when given (ModelVersionNotFound, ModelVersionRefused)."""
         metrics = self._metrics
@@ -149,28 +196,29 @@ class PredictorClient:
             return await self._predict(data, request_id, model_version)
         started = time.perf_counter()
         try:
-            body = await self._predict(data, request_id, model_version)
+            forwarded = await self._predict(data, request_id, model_version)
         except PredictorError as error:
             metrics.predictor_call(error.outcome, time.perf_counter() - started)
             raise
         metrics.predictor_call("ok", time.perf_counter() - started)
-        return body
+        return forwarded
 
-    async def _predict(self, data: str, request_id: str, model_version: str | None) -> bytes:
-        breaker = self._breaker
-        # The breaker first: while it is open, a refusal costs no slot, and no request is
-        # built or sent; it is as cheap as a logged-only input.
-        if breaker is not None and not breaker.allow():
-            raise BreakerOpen(breaker.retry_after_s())
+    async def _predict(self, data: str, request_id: str, model_version: str | None) -> Forwarded:
+        replicas = self._replicas
+        # While every replica is ejected, a refusal costs no slot, and no request is built
+        # or sent; it is as cheap as a logged-only input.
+        if replicas.all_ejected():
+            raise BreakerOpen(replicas.retry_after_s())
         try:
             await self._limiter.acquire()
         except NoSlot:
-            if breaker is not None:
-                breaker.release()
             self._limiter.note_shed()
             raise NoFreeSlot(self._retry_after) from None
         try:
-            response = await self._call_through_breaker(data, request_id, model_version)
+            replica = replicas.choose()
+            if replica is None:
+                raise BreakerOpen(replicas.retry_after_s())
+            response = await self._call(replica, data, request_id, model_version)
         finally:
             self._limiter.release()
         if model_version is not None and response.status_code in (404, 409):
@@ -199,64 +247,116 @@ class PredictorClient:
                 response.content[:200],
             )
             raise PredictorBadResponse() from error
-        return response.content
+        return Forwarded(response.content, served_by(response))
 
-    async def _call_through_breaker(
-        self, data: str, request_id: str, model_version: str | None
+    async def _call(
+        self, replica: Replica, data: str, request_id: str, model_version: str | None
     ) -> httpx.Response:
-        """B's answer for `data` (any status but 503); the breaker hears how it went."""
-        breaker = self._breaker
+        """B's answer for `data` (any status but 503), from `replica` or, when it did not
+        process the call, at most once from another (within the retry budget); each
+        replica's breaker hears how its attempt went."""
         content = to_json({"input": data})
         headers = [
             (b"Content-Type", b"application/json"),
             *request_id_header(request_id),
             *current_traceparent(),
         ]
-        url = self._predict_url if model_version is None else self._version_url(model_version)
-        request = build_request("POST", url, headers, content, self._timeout)
+
+        def request_to(target: Replica) -> httpx.Request:
+            url = target.predict_url if model_version is None else target.version_url(model_version)
+            return build_request("POST", url, headers, content, self._timeout, self._host)
+
+        request = request_to(replica)
+        self._retry_budget.record_call()
+        outcome = await self._attempt(replica, request, self._transport)
+        if not unprocessed(outcome):
+            return self._settle(replica, request, outcome, model_version)
+        retry = self._retry_target(replica, outcome)
+        if retry is None:
+            return self._settle(replica, request, outcome, model_version)
+        target, transport = retry
+        if target is not replica:
+            self._record(replica, outcome, model_version)
+            request = request_to(target)
+        logger.info(
+            "Retrying on %s: %s",
+            "a new connection" if target is replica else f"replica {target.address}",
+            what_happened(replica, outcome),
+        )
+        if self._metrics is not None:
+            self._metrics.call_retried()
+        return self._settle(
+            target, request, await self._attempt(target, request, transport), model_version
+        )
+
+    def _retry_target(
+        self, failed: Replica, outcome: _Outcome
+    ) -> tuple[Replica, httpx.AsyncBaseTransport] | None:
+        """Where a call `failed` did not process goes again, if the budget allows: another
+        replica; or, with no other, the same one on a new connection after a reset (a
+        reset kept-alive connection says little of the replica)."""
+        other = self._replicas.choose(avoid=failed)
+        if other is not None:
+            if self._retry_budget.try_spend():
+                return other, self._transport
+            if other.breaker is not None:
+                other.breaker.release()
+            return None
+        reset = isinstance(outcome, FailedCall) and outcome.kind is Failure.RESET_BEFORE_ANSWER
+        if reset and self._retry_budget.try_spend():
+            return failed, self._retry_transport
+        return None
+
+    @staticmethod
+    async def _attempt(
+        replica: Replica, request: httpx.Request, transport: httpx.AsyncBaseTransport
+    ) -> _Outcome:
+        replica.outstanding += 1
         try:
-            response = await self._call_with_one_retry(request)
+            return await send(transport, request)
         except FailedCall as failed:
-            if breaker is not None:
-                if failed.kind in _BREAKER_FAILURES:
-                    breaker.record_failure()
-                else:
-                    breaker.record_neutral()
-            raise self._error_for(failed, request) from failed
-        if response.status_code == 503:
-            if breaker is not None:
-                # A named version's 503 is about that version (service B loads one at a
-                # time): it must not open the breaker for every other call.
-                if model_version is None:
-                    breaker.record_failure()
-                else:
-                    breaker.record_neutral()
-            logger.warning("Predictor answered 503 (not ready or overloaded)")
+            return failed
+        finally:
+            replica.outstanding -= 1
+
+    def _settle(
+        self,
+        replica: Replica,
+        request: httpx.Request,
+        outcome: _Outcome,
+        model_version: str | None,
+    ) -> httpx.Response:
+        """Tell `replica`'s breaker; the answer, unless it is a 503 or none (then the
+        client's error)."""
+        self._record(replica, outcome, model_version)
+        if isinstance(outcome, FailedCall):
+            raise self._error_for(outcome, request) from outcome
+        if outcome.status_code == 503:
+            logger.warning("Predictor %s answered 503 (not ready or overloaded)", replica.address)
             raise PredictorUnavailable(self._retry_after)
-        if breaker is not None:
-            if response.status_code == 200:
-                breaker.record_success()
+        return outcome
+
+    @staticmethod
+    def _record(replica: Replica, outcome: _Outcome, model_version: str | None) -> None:
+        breaker = replica.breaker
+        if breaker is None:
+            return
+        if isinstance(outcome, FailedCall):
+            if outcome.kind in _BREAKER_FAILURES:
+                breaker.record_failure()
             else:
                 breaker.record_neutral()
-        return response
-
-    async def _call_with_one_retry(self, request: httpx.Request) -> httpx.Response:
-        self._retry_budget.record_call()
-        try:
-            return await send(self._transport, request)
-        except FailedCall as failed:
-            if failed.kind is not Failure.RESET_BEFORE_ANSWER or not self._retry_budget.try_spend():
-                raise
-            logger.info("Retrying on a new connection: %s", describe(failed.__cause__ or failed))
-            if self._metrics is not None:
-                self._metrics.call_retried()
-        return await send(self._retry_transport, request)
-
-    def _version_url(self, version: str) -> httpx.URL:
-        # Built per call: caching one URL per version a client names would grow unbounded.
-        return self._base_url.copy_with(
-            path=f"{self._base_url.path.rstrip('/')}/models/{version}/predict"
-        )
+        elif outcome.status_code == 503:
+            # A named version's 503 is about that version (service B loads one at a
+            # time): it must not open the breaker for every other call.
+            if model_version is None:
+                breaker.record_failure()
+            else:
+                breaker.record_neutral()
+        elif outcome.status_code == 200:
+            breaker.record_success()
+        else:
+            breaker.record_neutral()
 
     def _error_for(
         self, failed: FailedCall, request: httpx.Request
@@ -273,40 +373,78 @@ class PredictorClient:
         log("%s (%s %s): %s", error.detail, request.method, request.url, describe(cause))
         return error
 
-    @property
-    def breaker(self) -> CircuitBreaker | None:
-        return self._breaker
+    async def check_ready(self, request_id: str) -> list[ReplicaReadiness]:
+        """Every replica's readiness, when at least one is ready and its breaker lets calls
+        through; else PredictorNotReady."""
+        found = await self.readiness(request_id)
+        if any(check.ready for check in found):
+            return found
+        replicas = self._replicas
+        logger.warning(
+            "Predictor is not ready: %s",
+            "; ".join(f"{check.replica.address}: {check.problem}" for check in found),
+        )
+        retry_after = replicas.retry_after_s() if replicas.all_ejected() else self._retry_after
+        raise PredictorNotReady(
+            retry_after, replicas.breaker_state(), [check.status() for check in found]
+        )
 
-    async def check_ready(self, request_id: str) -> None:
-        """Return if the breaker lets calls through and B's readiness endpoint answers 200
-        with a predictor's readiness body within SERVICE_B_READY_TIMEOUT; else raise
-        PredictorNotReady."""
-        breaker = self._breaker
-        if breaker is not None and breaker.state is BreakerState.OPEN:
-            raise PredictorNotReady(breaker.retry_after_s(), BreakerState.OPEN)
-        problem = await self.readiness_problem(request_id)
-        if problem is not None:
-            logger.warning("Predictor is not ready: %s", problem)
-            raise PredictorNotReady(self._retry_after, self.breaker_state)
+    async def readiness(self, request_id: str) -> list[ReplicaReadiness]:
+        """Each replica's readiness, checked at once (ejected ones are not called)."""
+        return list(
+            await asyncio.gather(
+                *(self.replica_readiness(r, request_id) for r in self._replicas.replicas)
+            )
+        )
 
-    async def readiness_problem(self, request_id: str) -> str | None:
-        """Why B's readiness endpoint does not say ready, or None when it does."""
+    async def replica_readiness(self, replica: Replica, request_id: str) -> ReplicaReadiness:
+        """Whether `replica`'s readiness endpoint says ready within SERVICE_B_READY_TIMEOUT
+        (its breaker open: not ready, without a call)."""
+        if replica.breaker_state is BreakerState.OPEN:
+            return ReplicaReadiness(replica, "circuit breaker open", None)
+        return await self.ready_behind_breaker(replica, request_id)
+
+    async def ready_behind_breaker(self, replica: Replica, request_id: str) -> ReplicaReadiness:
+        """`replica`'s readiness endpoint's verdict, whatever its breaker's state."""
         headers = request_id_header(request_id) + current_traceparent()
-        request = build_request("GET", self._ready_url, headers, None, self._ready_timeout)
+        request = build_request(
+            "GET", replica.ready_url, headers, None, self._ready_timeout, self._host
+        )
         try:
             response = await send(self._transport, request)
         except FailedCall as failed:
-            return describe(failed.__cause__ or failed)
+            return ReplicaReadiness(replica, describe(failed.__cause__ or failed), None)
+        name = served_by(response)
         if response.status_code != 200:
-            return f"readiness answered {response.status_code}"
+            return ReplicaReadiness(replica, f"readiness answered {response.status_code}", name)
         try:
             PredictorReadiness.model_validate_json(response.content)
         except ValidationError:
-            return (
+            problem = (
                 "readiness answered 200 without a predictor's readiness body "
                 f"(is SERVICE_B_URL the predictor?); body starts {response.content[:200]!r}"
             )
-        return None
+            return ReplicaReadiness(replica, problem, name)
+        return ReplicaReadiness(replica, None, name)
+
+
+def unprocessed(outcome: _Outcome) -> bool:
+    """Whether the predictor surely did not process the call: it could not be reached, it
+    closed the connection before answering, or it answered 503."""
+    if isinstance(outcome, FailedCall):
+        return outcome.kind in (Failure.CANNOT_CONNECT, Failure.RESET_BEFORE_ANSWER)
+    return outcome.status_code == 503
+
+
+def what_happened(replica: Replica, outcome: _Outcome) -> str:
+    if isinstance(outcome, FailedCall):
+        return f"{replica.address}: {describe(outcome.__cause__ or outcome)}"
+    return f"{replica.address} answered {outcome.status_code}"
+
+
+def served_by(response: httpx.Response) -> str | None:
+    """The replica name the answer gives (X-Served-By), if it is one that may be passed on."""
+    return sane_replica_name(response.headers.get(SERVED_BY))
 
 
 def request_id_header(request_id: str) -> list[tuple[bytes, bytes]]:
@@ -319,13 +457,15 @@ def build_request(
     headers: list[tuple[bytes, bytes]],
     content: bytes | None,
     timeout: dict[str, float | None],
+    host: bytes | None = None,
 ) -> httpx.Request:
-    """A complete request for a transport: Host and Content-Length set, body loaded.
+    """A complete request for a transport: Host (`host`, else the URL's) and
+    Content-Length set, body loaded.
 
     Passing the body as a stream makes httpx take the headers as they are instead of
     looking each default up again; `read()` then loads it, as `content=` would.
     """
-    framing = [(b"Host", url.netloc)]
+    framing = [(b"Host", host or url.netloc)]
     if content is not None:
         framing.append((b"Content-Length", str(len(content)).encode("ascii")))
     request = httpx.Request(

@@ -2,6 +2,7 @@
 forward it to the predictor when asked."""
 
 import logging
+from typing import NamedTuple
 
 from gateway.config import Settings
 from gateway.metrics import GatewayMetrics
@@ -12,6 +13,13 @@ from service_common.logging_setup import preview
 from service_common.text import is_blank
 
 input_logger = logging.getLogger("gateway.inputs")
+
+
+class Processed(NamedTuple):
+    """The JSON answer to an input, and the predictor replica that classified it."""
+
+    body: bytes
+    served_by: str | None
 
 
 class InputProcessor:
@@ -41,17 +49,17 @@ class InputProcessor:
 
     async def process(
         self, body: ProcessRequest, request_id: str, api_key_id: str | None = None
-    ) -> bytes:
+    ) -> Processed:
         """The JSON answer to an input: logged (with the id of the caller's API key, if
         any), and classified unless forward_to_model is false."""
         self.check(body)
         log_input(body.data, body.forward_to_model, self._preview_chars, api_key_id)
         if self._metrics is not None:
             self._metrics.input_logged(body.forward_to_model)
-        prediction = None
-        if body.forward_to_model:
-            prediction = await self._predictor.predict(body.data, request_id, body.model_version)
-        return process_response_body(prediction)
+        if not body.forward_to_model:
+            return Processed(process_response_body(None), None)
+        forwarded = await self._predictor.predict(body.data, request_id, body.model_version)
+        return Processed(process_response_body(forwarded.body), forwarded.served_by)
 
 
 def log_input(

@@ -5,6 +5,7 @@ from fastapi import APIRouter, Response
 from gateway import responses
 from gateway.dependencies import CallerDep, DrainingDep, PredictorDep, ProcessorDep
 from gateway.errors import PredictorUnavailable
+from gateway.predictor_client import SERVED_BY
 from gateway.schemas import GatewayInfo, ProcessRequest, ProcessResponse, Ready
 from service_common.errors import ShuttingDown, error_response
 from service_common.json_body import StrictJsonRoute
@@ -31,12 +32,18 @@ async def read_health() -> Health:
 
 @router.get("/ready", response_model=Ready, responses=responses.READY, tags=["service"])
 async def read_readiness(predictor: PredictorDep, draining: DrainingDep) -> Ready:
-    """Readiness: 200 when service B's /ready answers 200 and the breaker lets calls through;
-    503 otherwise, and from the start of a graceful shutdown."""
+    """Readiness: 200 while at least one replica of service B answers its /ready with 200
+    and its breaker lets calls through, listing every replica with its state; 503
+    otherwise, and from the start of a graceful shutdown."""
     if draining.active:
         raise ShuttingDown()
-    await predictor.check_ready(current_request_id())
-    return Ready(status="ready", service_b="ready", breaker=predictor.breaker_state)
+    found = await predictor.check_ready(current_request_id())
+    return Ready(
+        status="ready",
+        service_b="ready",
+        breaker=predictor.replicas.breaker_state(),
+        replicas=[check.status() for check in found],
+    )
 
 
 @router.post(
@@ -55,4 +62,5 @@ async def process_input(
         # The answer while B is down or the breaker is open, as cheap as a logged-only one:
         # made here rather than by raising through the framework's exception handling.
         return error_response(unavailable)
-    return Response(answer, media_type="application/json")
+    headers = {SERVED_BY: answer.served_by} if answer.served_by else None
+    return Response(answer.body, media_type="application/json", headers=headers)

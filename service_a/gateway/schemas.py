@@ -108,11 +108,40 @@ class ProcessResponse(BaseModel):
     )
 
 
-class NotReadyMessage(ErrorMessage):
-    """Body of the gateway's 503 on /ready: the reason, and the circuit breaker's state."""
+BreakerStateName = Literal["closed", "open", "half_open"]
 
-    breaker: Literal["closed", "open", "half_open"] | None = Field(
-        None, description="Null when BREAKER_ENABLED is false.", examples=["open"]
+
+class ReplicaStatus(BaseModel):
+    """One replica of the predictor, as the gateway's readiness check found it."""
+
+    address: str = Field(
+        description="The address called (`host:port`): one of those SERVICE_B_URL's host "
+        "resolves to, or the host itself while it resolves to none.",
+        examples=["10.0.1.7:8001"],
+    )
+    name: str | None = Field(
+        description="The name the replica gave (its X-Served-By header), when it answered.",
+        examples=["service-b-7d4f9c-x2x8q"],
+    )
+    state: Literal["ready", "not_ready"] = Field(examples=["ready"])
+    breaker: BreakerStateName | None = Field(
+        description="Its circuit breaker's state (null when BREAKER_ENABLED is false).",
+        examples=["closed"],
+    )
+
+
+class NotReadyMessage(ErrorMessage):
+    """Body of the gateway's 503 on /ready: the reason, the circuit breakers' best state
+    and, when it was checked, each replica of the predictor."""
+
+    breaker: BreakerStateName | None = Field(
+        None,
+        description="The best state among the replicas' breakers (closed if any is); null "
+        "when BREAKER_ENABLED is false.",
+        examples=["open"],
+    )
+    replicas: list[ReplicaStatus] | None = Field(
+        None, description="Absent while the gateway is shutting down."
     )
 
 
@@ -124,21 +153,42 @@ class GatewayInfo(ServiceInfo):
     )
 
 
+_REPLICA_EXAMPLE: dict[str, Any] = {
+    "address": "10.0.1.7:8001",
+    "name": "service-b-7d4f9c-x2x8q",
+    "state": "ready",
+    "breaker": "closed",
+}
+
+
 class Ready(BaseModel):
     model_config = ConfigDict(
         json_schema_extra={
-            "examples": [{"status": "ready", "service_b": "ready", "breaker": "closed"}]
+            "examples": [
+                {
+                    "status": "ready",
+                    "service_b": "ready",
+                    "breaker": "closed",
+                    "replicas": [_REPLICA_EXAMPLE],
+                }
+            ]
         }
     )
 
     status: Literal["ready"] = Field(examples=["ready"])
     service_b: Literal["ready"] = Field(
-        description="The predictor's readiness endpoint answered 200.", examples=["ready"]
+        description="At least one replica's readiness endpoint answered 200 while its "
+        "breaker let calls through.",
+        examples=["ready"],
     )
-    breaker: Literal["closed", "open", "half_open"] | None = Field(
+    breaker: BreakerStateName | None = Field(
         None,
-        description="The circuit breaker's state (null when BREAKER_ENABLED is false).",
+        description="The best state among the replicas' circuit breakers (closed if any "
+        "is; null when BREAKER_ENABLED is false).",
         examples=["closed"],
+    )
+    replicas: list[ReplicaStatus] = Field(
+        description="Every replica of the predictor the gateway knows, with its state."
     )
 
 

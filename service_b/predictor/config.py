@@ -1,12 +1,14 @@
 """Predictor settings, read from the environment (one field per variable, no prefix)."""
 
 import re
+import socket
 from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
 
 from predictor.schemas import VERSION_PATTERN, ScoringPath
+from service_common.served_by import REPLICA_NAME_PATTERN
 from service_common.settings import EMPTY_IS_UNSET, Seconds, ServiceSettings
 
 SERVICE_ROOT = Path(__file__).resolve().parent.parent
@@ -18,6 +20,10 @@ class Settings(ServiceSettings):
 
     PORT: int = Field(8001, ge=1, le=65535)
     """TCP port uvicorn listens on."""
+
+    REPLICA_NAME: str = Field(default_factory=socket.gethostname, pattern=REPLICA_NAME_PATTERN)
+    """The name this replica gives in the `X-Served-By` header of every response (the
+    gateway passes it on); default: the host name, which is the container's or pod's."""
 
     TRAINING_CONFIG: Path = Path("training.toml")
     """Training config file (TOML), relative to service_b/ unless absolute."""

@@ -154,6 +154,7 @@ def create_app(
         freeze_gc_after_startup=served,
         metrics_enabled=settings.METRICS_ENABLED,
         tracing_enabled=settings.TRACING_ENABLED,
+        served_by=settings.REPLICA_NAME,
     )
 
 

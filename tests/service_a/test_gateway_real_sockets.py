@@ -19,7 +19,7 @@ import pytest
 from devkit.ports import free_port
 from gateway.main import create_app
 from tests.support.asgi import serve
-from tests.support.gateway import PREDICTION, make_settings
+from tests.support.gateway import PREDICTION, make_settings, replica_status
 from tests.support.loopback import LoopbackServer, never_answer, read_request
 
 FORWARD = {"data": "cat image data", "forward_to_model": True}
@@ -251,6 +251,11 @@ async def test_readiness_has_its_own_short_timeout_on_a_frozen_predictor(
         asyncio.timeout(HANG_GUARD_S),
     ):
         response = await client.get("/ready")
+        address = f"127.0.0.1:{server.port}"
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}
+    assert response.json() == {
+        "detail": "Service B is not ready",
+        "breaker": "closed",
+        "replicas": [replica_status("not_ready", address=address)],
+    }

@@ -9,7 +9,7 @@ import respx
 
 from gateway.main import create_app
 from tests.support.asgi import serve
-from tests.support.gateway import PREDICTION, PREDICTOR_BASE_URL, make_settings
+from tests.support.gateway import PREDICTION, PREDICTOR_BASE_URL, make_settings, replica_status
 
 FORWARD = {"data": "cat image data", "forward_to_model": True}
 RESET = httpx.RemoteProtocolError("Server disconnected without sending a response.")
@@ -168,7 +168,12 @@ async def test_ready_reports_a_closed_breaker(
 
     response = await gateway.get("/ready")
 
-    assert response.json() == {"status": "ready", "service_b": "ready", "breaker": "closed"}
+    assert response.json() == {
+        "status": "ready",
+        "service_b": "ready",
+        "breaker": "closed",
+        "replicas": [replica_status("ready")],
+    }
 
 
 async def test_ready_is_503_with_the_breaker_open_without_asking_the_predictor(
@@ -182,7 +187,11 @@ async def test_ready_is_503_with_the_breaker_open_without_asking_the_predictor(
     response = await gateway.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready", "breaker": "open"}
+    assert response.json() == {
+        "detail": "Service B is not ready",
+        "breaker": "open",
+        "replicas": [replica_status("not_ready", "open")],
+    }
     assert ready.call_count == 0
 
 
@@ -201,4 +210,9 @@ async def test_with_the_breaker_off_every_call_goes_to_the_predictor(
 
     assert route.call_count == 10
     assert ready_route.call_count == 1
-    assert ready.json() == {"status": "ready", "service_b": "ready", "breaker": None}
+    assert ready.json() == {
+        "status": "ready",
+        "service_b": "ready",
+        "breaker": None,
+        "replicas": [replica_status("ready", None)],
+    }

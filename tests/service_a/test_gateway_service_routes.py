@@ -4,6 +4,8 @@ import httpx
 import pytest
 import respx
 
+from tests.support.gateway import replica_status
+
 
 async def test_root_names_the_service(client: httpx.AsyncClient) -> None:
     response = await client.get("/")
@@ -31,7 +33,12 @@ async def test_ready_when_predictor_is_ready(
     response = await client.get("/ready", headers={"X-Request-ID": "ready-check"})
 
     assert response.status_code == 200
-    assert response.json() == {"status": "ready", "service_b": "ready", "breaker": "closed"}
+    assert response.json() == {
+        "status": "ready",
+        "service_b": "ready",
+        "breaker": "closed",
+        "replicas": [replica_status("ready")],
+    }
     assert route.calls.last.request.headers["x-request-id"] == "ready-check"
 
 
@@ -43,7 +50,11 @@ async def test_not_ready_when_predictor_is_not_ready(
     response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}
+    assert response.json() == {
+        "detail": "Service B is not ready",
+        "breaker": "closed",
+        "replicas": [replica_status("not_ready")],
+    }
     assert response.headers["retry-after"] == "7"
 
 
@@ -55,7 +66,11 @@ async def test_not_ready_when_predictor_is_unreachable(
     response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}
+    assert response.json() == {
+        "detail": "Service B is not ready",
+        "breaker": "closed",
+        "replicas": [replica_status("not_ready")],
+    }
 
 
 async def test_not_ready_when_predictor_readiness_times_out(
@@ -66,7 +81,11 @@ async def test_not_ready_when_predictor_readiness_times_out(
     response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}
+    assert response.json() == {
+        "detail": "Service B is not ready",
+        "breaker": "closed",
+        "replicas": [replica_status("not_ready")],
+    }
 
 
 @pytest.mark.parametrize(
@@ -83,4 +102,8 @@ async def test_not_ready_when_a_200_is_not_a_predictors_readiness(
     response = await client.get("/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready", "breaker": "closed"}
+    assert response.json() == {
+        "detail": "Service B is not ready",
+        "breaker": "closed",
+        "replicas": [replica_status("not_ready")],
+    }

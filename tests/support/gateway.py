@@ -15,6 +15,16 @@ PREDICTION = {
 }
 
 
+def replica_status(
+    state: str,
+    breaker: str | None = "closed",
+    name: str | None = None,
+    address: str = "predictor.test",
+) -> dict[str, Any]:
+    """One replica in the gateway's /ready body (the fake predictor's host by default)."""
+    return {"address": address, "name": name, "state": state, "breaker": breaker}
+
+
 def make_settings(**overrides: Any) -> Settings:
     """Test settings: small limits so tests stay small; `overrides` replace any field."""
     values: dict[str, Any] = {
