@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Remove the stack scripts/swarm_deploy.sh deployed, wait until its containers and network
 # are gone, and leave the swarm only if swarm_deploy.sh initialised it (SWARM_STATE_FILE
-# names this node). The models volume is kept unless REMOVE_VOLUMES=1.
+# names this node), removing the docker_gwbridge network the init made. The models volume
+# is kept unless REMOVE_VOLUMES=1.
 # Usage: scripts/swarm_remove.sh
 #   STACK_NAME, SWARM_STATE_FILE  as for scripts/swarm_deploy.sh
 #   REMOVE_VOLUMES                1: also remove the stack's volumes (<stack>_models)
@@ -40,6 +41,8 @@ if [ -f "$state_file" ]; then
   if [ "$(cat "$state_file")" = "$(docker info --format '{{.Swarm.NodeID}}')" ]; then
     echo "swarm_remove: swarm_deploy.sh initialised this swarm; leaving it"
     docker swarm leave --force
+    # The bridge `swarm init` created for the node's containers; it outlives the swarm.
+    docker network rm docker_gwbridge >/dev/null 2>&1 || true
   else
     echo "swarm_remove: $state_file names another swarm node; not leaving this one"
   fi

@@ -124,3 +124,15 @@ def test_test_services_script_passes_skipping_the_direct_checks(
     assert result.returncode == 0, result.stdout + result.stderr
     assert "SKIP  service_b POST /predict" in result.stdout
     assert "PASS  service_a POST /process with forwarding" in result.stdout
+
+
+def test_the_gateways_ready_lists_every_replica_ready(scaled_stack: ComposeStack) -> None:
+    expected = {(name, "ready") for name in replica_names(scaled_stack)}
+
+    def listed() -> set[tuple[str | None, str]]:
+        body = client.get(f"{scaled_stack.service_a_url}/ready").json()
+        return {(replica["name"], replica["state"]) for replica in body.get("replicas") or []}
+
+    with httpx.Client(timeout=10, trust_env=False) as client:
+        replicas = poll(listed, lambda seen: seen == expected, SCRAPE_TIMEOUT)
+    assert replicas == expected

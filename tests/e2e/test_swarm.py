@@ -55,6 +55,10 @@ def swarm_state() -> str:
     return docker("info", "--format", "{{.Swarm.LocalNodeState}}").strip()
 
 
+def network_names() -> set[str]:
+    return set(docker("network", "ls", "--format", "{{.Name}}").split())
+
+
 def running_tasks(service: str) -> dict[str, str]:
     """The service's tasks that should run: their id and their name as REPLICA_NAME's
     template ({{.Task.Name}}) spells it, `<service>.<slot>.<task id>`."""
@@ -73,6 +77,7 @@ def swarm_stack(
     """The stack deployed by swarm_deploy.sh; swarm_remove.sh always runs after, and the
     swarm is left as found."""
     state_before = swarm_state()
+    networks_before = network_names()
     if state_before not in ("inactive", "active"):
         pytest.fail(f"the engine's swarm is {state_before!r}: neither in one nor out of one")
     (port,) = free_ports(1)
@@ -104,6 +109,7 @@ def swarm_stack(
         print(remove.stdout, remove.stderr)
         assert remove.returncode == 0, remove.stdout + remove.stderr
         assert swarm_state() == state_before
+        assert network_names() == networks_before
 
 
 def wait_gateway_ready(stack: SwarmStack, timeout: float = 120) -> None:
