@@ -1,7 +1,9 @@
 """The compose stack under test: built, started, waited for and torn down once per run.
 
 One stack for every e2e test, with the observability profile on (Prometheus next to the
-two services): building and starting it is most of the e2e time.
+two services) and docker-compose.direct.yml (service_b published, for the tests that call
+it directly): building and starting it is most of the e2e time. The scaled default stack
+(test_compose_scale.py) and the swarm stack (test_swarm.py) have their own.
 
 Without a reachable Docker engine the e2e tests are skipped with a banner in the run's
 summary, unless REQUIRE_DOCKER=1 (as in CI), which turns the skip into a failure.
@@ -17,6 +19,7 @@ import pytest
 
 from devkit.ports import free_ports
 from tests.support.compose import (
+    DIRECT_FILES,
     E2E_ADMIN_TOKEN,
     OBSERVABILITY_PROFILE,
     ComposeStack,
@@ -53,17 +56,11 @@ def _save_logs(stack: ComposeStack) -> tuple[Path, str]:
 
 
 @pytest.fixture(scope="session")
-def compose_stack(request: pytest.FixtureRequest) -> Iterator[ComposeStack]:
-    """Build and start the stack, wait for both services to be healthy and Prometheus to be
-    ready, always tear down."""
+def docker_engine() -> None:
+    """A reachable Docker engine with the stack's base images (skip or fail without)."""
     problem = docker_engine_problem()
-    command = compose_command() if problem is None else None
-    if problem is None and command is None:
-        problem = "neither docker-compose nor the `docker compose` plugin is installed"
     if problem is not None:
         _skip_or_fail(problem)
-    assert command is not None
-
     standin = subprocess.run(
         [str(REPO_ROOT / "scripts" / "standin_base_image.sh")],
         capture_output=True,
@@ -73,6 +70,36 @@ def compose_stack(request: pytest.FixtureRequest) -> Iterator[ComposeStack]:
     if standin.returncode != 0:
         pytest.fail(f"no base images:\n{standin.stdout}\n{standin.stderr}")
 
+
+@pytest.fixture(scope="session")
+def compose_cmd(docker_engine: None) -> list[str]:
+    """docker-compose or `docker compose` (skip or fail without either)."""
+    command = compose_command()
+    if command is None:
+        _skip_or_fail("neither docker-compose nor the `docker compose` plugin is installed")
+    assert command is not None
+    return command
+
+
+def stack_env(**settings: str) -> dict[str, str]:
+    """The environment of a compose stack as compose's defaults make it, whatever this
+    shell exports, with `settings` added."""
+    return {
+        **{name: value for name, value in os.environ.items() if name not in DEFAULTS_KEPT},
+        **settings,
+    }
+
+
+def save_logs(stack: ComposeStack) -> tuple[Path, str]:
+    """The stack's logs, also written to .e2e/<project>.log."""
+    return _save_logs(stack)
+
+
+@pytest.fixture(scope="session")
+def compose_stack(request: pytest.FixtureRequest, compose_cmd: list[str]) -> Iterator[ComposeStack]:
+    """Build and start the stack, wait for both services to be healthy and Prometheus to be
+    ready, always tear down."""
+    command = compose_cmd
     service_a_port, service_b_port, prometheus_port = free_ports(3)
     stack = ComposeStack(
         command=command,
@@ -81,14 +108,13 @@ def compose_stack(request: pytest.FixtureRequest) -> Iterator[ComposeStack]:
         service_b_port=service_b_port,
         prometheus_port=prometheus_port,
         profiles=(OBSERVABILITY_PROFILE,),
-        env={
-            # The stack as compose's defaults make it, whatever this shell exports.
-            **{name: value for name, value in os.environ.items() if name not in DEFAULTS_KEPT},
-            "SERVICE_A_PORT": str(service_a_port),
-            "SERVICE_B_PORT": str(service_b_port),
-            "PROMETHEUS_PORT": str(prometheus_port),
-            "ADMIN_TOKEN": E2E_ADMIN_TOKEN,
-        },
+        files=DIRECT_FILES,
+        env=stack_env(
+            SERVICE_A_PORT=str(service_a_port),
+            SERVICE_B_PORT=str(service_b_port),
+            PROMETHEUS_PORT=str(prometheus_port),
+            ADMIN_TOKEN=E2E_ADMIN_TOKEN,
+        ),
     )
     failures_before = request.session.testsfailed
     try:

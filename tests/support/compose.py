@@ -17,6 +17,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 HEALTHY_TIMEOUT = float(os.environ.get("E2E_HEALTHY_TIMEOUT", "180"))
 OBSERVABILITY_PROFILE = "observability"
 """The compose profile that adds the Prometheus server."""
+DEFAULT_FILES = ("docker-compose.yml",)
+DIRECT_FILES = ("docker-compose.yml", "docker-compose.direct.yml")
+"""The default stack plus the file that publishes service_b on the host."""
 
 E2E_ADMIN_TOKEN = "e2e-admin-token-" + uuid.uuid4().hex
 """The stack's ADMIN_TOKEN (docker-compose passes it to service_b)."""
@@ -56,6 +59,8 @@ class ComposeStack:
     prometheus_port: int | None = None
     """Set with the observability profile: where Prometheus is published."""
     profiles: tuple[str, ...] = ()
+    files: tuple[str, ...] = DEFAULT_FILES
+    """The compose files, in order (`-f` each)."""
     env: dict[str, str] = field(default_factory=dict, repr=False)
     logs_reported: bool = field(default=False, repr=False)
 
@@ -77,8 +82,16 @@ class ComposeStack:
         self, *args: str, timeout: float = 120, check: bool = True
     ) -> subprocess.CompletedProcess[str]:
         profile_options = [option for name in self.profiles for option in ("--profile", name)]
+        file_options = [option for name in self.files for option in ("--file", name)]
         result = subprocess.run(
-            [*self.command, "--project-name", self.project, *profile_options, *args],
+            [
+                *self.command,
+                *file_options,
+                "--project-name",
+                self.project,
+                *profile_options,
+                *args,
+            ],
             cwd=REPO_ROOT,
             env=self.env,
             capture_output=True,
@@ -93,10 +106,26 @@ class ComposeStack:
         return result
 
     def container_id(self, service: str) -> str:
-        container = self.compose("ps", "-q", service).stdout.strip()
-        if not container:
-            raise RuntimeError(f"{service} has no container")
+        [container] = self.container_ids(service)
         return container
+
+    def container_ids(self, service: str) -> list[str]:
+        """Every container of the service (one per replica)."""
+        containers = self.compose("ps", "-q", service).stdout.split()
+        if not containers:
+            raise RuntimeError(f"{service} has no container")
+        return containers
+
+    def inspect_all(self, service: str, template: str) -> list[str]:
+        """`docker inspect --format template` of each container of the service."""
+        result = subprocess.run(
+            ["docker", "inspect", "--format", template, *self.container_ids(service)],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+        return result.stdout.splitlines()
 
     def created_services(self) -> set[str]:
         """The services this project has a container of, running or not."""
@@ -149,14 +178,16 @@ class ComposeStack:
         )
 
     def wait_healthy(self, service: str, timeout: float = HEALTHY_TIMEOUT) -> None:
+        """Until every container of the service is healthy."""
         deadline = time.monotonic() + timeout
-        status = "unknown"
+        statuses = ["unknown"]
+        template = "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}"
         while time.monotonic() < deadline:
-            status = self.health(service)
-            if status == "healthy":
+            statuses = self.inspect_all(service, template)
+            if statuses and all(status == "healthy" for status in statuses):
                 return
             time.sleep(1)
-        raise TimeoutError(f"{service} not healthy after {timeout:.0f}s (last status: {status})")
+        raise TimeoutError(f"{service} not healthy after {timeout:.0f}s (last: {statuses})")
 
     def wait_prometheus_ready(self, timeout: float = HEALTHY_TIMEOUT) -> None:
         """Until Prometheus's /-/ready answers 200: config and rules loaded, TSDB open. (No
