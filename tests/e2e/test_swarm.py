@@ -170,7 +170,7 @@ def test_a_rolling_update_of_the_predictor_under_load_fails_no_request(
         )
     answers = load.answers
 
-    assert spread, f"not every predictor answered: {sorted(str(a.served_by) for a in answers)}"
+    assert spread, f"not every predictor answered: {sorted({str(a.served_by) for a in answers})}"
     failed = [answer for answer in answers if answer.outcome != 200]
     assert failed == [], f"{len(failed)} of {len(answers)} requests failed: {failed[:5]}"
     assert state == "completed"
