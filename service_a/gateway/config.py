@@ -142,6 +142,12 @@ class Settings(ServiceSettings):
             raise ValueError("must not carry a user name or password")
         return url
 
+    @field_validator("RATE_LIMIT_STORAGE", mode="before")
+    @classmethod
+    def _empty_is_memory(cls, value: object) -> object:
+        # docker-compose and stack files pass `${RATE_LIMIT_STORAGE:-}` as "" when unset.
+        return MEMORY_STORAGE if value == "" else value
+
     @field_validator("RATE_LIMIT_STORAGE")
     @classmethod
     def _known_storage(cls, value: SecretStr) -> SecretStr:

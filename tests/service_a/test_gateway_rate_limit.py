@@ -427,3 +427,10 @@ def test_storage_timeout_out_of_its_range_is_refused_in_one_line(
     message = start_up_refusal(monkeypatch, RATE_LIMIT_STORAGE_TIMEOUT_S=value)
 
     assert "RATE_LIMIT_STORAGE_TIMEOUT_S" in message
+
+
+def test_an_empty_rate_limit_storage_is_memory() -> None:
+    # What compose passes for `${RATE_LIMIT_STORAGE:-}` when the shell leaves it unset.
+    settings = make_settings(RATE_LIMIT_STORAGE="")
+
+    assert settings.RATE_LIMIT_STORAGE.get_secret_value() == "memory://"
