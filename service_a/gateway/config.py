@@ -89,6 +89,11 @@ class Settings(ServiceSettings):
     """Share of the calls of the last 10 s that may be retries (of calls reset before any
     answer, retried once on a new connection); 0 turns retries off."""
 
+    RETRY_BUDGET_MIN: int = Field(3, ge=0, le=1_000)
+    """Retries allowed in the last 10 s whatever their share, so a gateway with few calls
+    (just started) can still retry (Envoy's min_retry_concurrency); unused when
+    RETRY_BUDGET_RATIO is 0."""
+
     MAX_DATA_CHARS: int = Field(10_000, ge=1)
     """Longest accepted `data`, in characters (the predictor's own limit is the same)."""
 

@@ -103,7 +103,7 @@ class Resilience:
         return cls(
             InFlightLimiter(settings.max_in_flight, settings.SERVICE_B_QUEUE_TIMEOUT),
             new_breaker,
-            RetryBudget(settings.RETRY_BUDGET_RATIO),
+            RetryBudget(settings.RETRY_BUDGET_RATIO, settings.RETRY_BUDGET_MIN),
         )
 
 

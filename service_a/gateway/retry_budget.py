@@ -10,10 +10,15 @@ WINDOW_S = 10
 
 
 class RetryBudget:
-    """At most `ratio` of the calls of the last WINDOW_S seconds may be retries."""
+    """At most `ratio` of the calls of the last WINDOW_S seconds may be retries, or
+    `min_retries` when that is more (a ratio of 0 allows none): a gateway that has made
+    few calls, just started, can still retry a call a dead replica refused."""
 
-    def __init__(self, ratio: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, ratio: float, min_retries: int = 0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self._ratio = ratio
+        self._min_retries = min_retries if ratio > 0 else 0
         self._clock = clock
         # One [second, calls, retries] entry per second that saw a call, oldest first.
         self._seconds: deque[list[int]] = deque()
@@ -27,7 +32,8 @@ class RetryBudget:
     def try_spend(self) -> bool:
         """Take one retry from the budget, if the recent calls leave room for it."""
         entry = self._current()
-        if self._retries + 1 > math.floor(self._ratio * self._calls):
+        allowed = max(self._min_retries, math.floor(self._ratio * self._calls))
+        if self._retries + 1 > allowed:
             return False
         entry[2] += 1
         self._retries += 1

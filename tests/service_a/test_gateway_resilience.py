@@ -98,17 +98,31 @@ async def test_a_refused_connection_is_not_retried(
     assert route.call_count == 5
 
 
-async def test_without_budget_a_reset_is_not_retried(
-    gateway: httpx.AsyncClient, router: respx.Router
-) -> None:
-    # The first call of all: 50 % of one call leaves no whole retry.
+async def test_without_budget_a_reset_is_not_retried(router: respx.Router) -> None:
+    # The first call of all: 50 % of one call leaves no whole retry, and no minimum.
     route = router.post("/predict")
     route.side_effect = [RESET, httpx.Response(200, json=PREDICTION)]
+    settings = make_settings(RETRY_BUDGET_RATIO=0.5, RETRY_BUDGET_MIN=0)
+    app = create_app(settings, transport=httpx.MockTransport(router.async_handler))
 
-    response = await gateway.post("/process", json=FORWARD)
+    async with serve(app) as gateway:
+        response = await gateway.post("/process", json=FORWARD)
 
     assert response.status_code == 503
     assert route.call_count == 1
+
+
+async def test_the_minimum_budget_retries_the_first_call(router: respx.Router) -> None:
+    route = router.post("/predict")
+    route.side_effect = [RESET, httpx.Response(200, json=PREDICTION)]
+    settings = make_settings(RETRY_BUDGET_RATIO=0.5, RETRY_BUDGET_MIN=1)
+    app = create_app(settings, transport=httpx.MockTransport(router.async_handler))
+
+    async with serve(app) as gateway:
+        response = await gateway.post("/process", json=FORWARD)
+
+    assert response.status_code == 200
+    assert route.call_count == 2
 
 
 async def test_the_breaker_opens_and_then_refuses_without_calling(

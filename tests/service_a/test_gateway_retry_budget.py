@@ -47,3 +47,19 @@ def test_calls_and_retries_older_than_the_window_no_longer_count() -> None:
 
     assert budget.try_spend()
     assert not budget.try_spend()
+
+
+def test_a_few_retries_are_allowed_before_the_ratio_allows_any() -> None:
+    budget = RetryBudget(0.2, min_retries=3, clock=ManualClock())
+    budget.record_call()
+
+    spent = [budget.try_spend() for _ in range(4)]
+
+    assert spent == [True, True, True, False]
+
+
+def test_the_minimum_does_not_turn_retries_back_on() -> None:
+    budget = RetryBudget(0.0, min_retries=3, clock=ManualClock())
+    budget.record_call()
+
+    assert not budget.try_spend()
