@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from devkit.ports import free_ports
+from tests.support.compose import wait_until_200
 from tests.support.load import Load
 
 pytestmark = pytest.mark.e2e
@@ -113,19 +114,7 @@ def swarm_stack(
 
 
 def wait_gateway_ready(stack: SwarmStack, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    last = "no answer"
-    with httpx.Client(timeout=5, trust_env=False) as client:
-        while time.monotonic() < deadline:
-            try:
-                response = client.get(f"{stack.gateway_url}/ready")
-                if response.status_code == 200:
-                    return
-                last = f"{response.status_code} {response.text}"
-            except httpx.TransportError as error:
-                last = repr(error)
-            time.sleep(1)
-    raise TimeoutError(f"gateway not ready after {timeout:.0f}s (last: {last})")
+    wait_until_200(f"{stack.gateway_url}/ready", "gateway", timeout)
 
 
 def update_state(service: str, timeout: float = UPDATE_TIMEOUT) -> str:

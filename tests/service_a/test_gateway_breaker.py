@@ -5,14 +5,7 @@ import logging
 import pytest
 
 from gateway.breaker import BreakerState, CircuitBreaker
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
+from tests.support.clock import ManualClock
 
 
 @pytest.fixture

@@ -7,17 +7,10 @@ import pytest
 
 from gateway.breaker import BreakerState, CircuitBreaker
 from gateway.replicas import Replica, ReplicaSet
+from tests.support.clock import ManualClock
 
 BASE_URL = httpx.URL("http://predictor.test:8001")
 HOSTS = ["10.0.0.1", "10.0.0.2", "10.0.0.3"]
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture

@@ -24,6 +24,7 @@ from predictor.model import LoadedModel
 from predictor.prediction import prediction_body
 from predictor.scoring import DirectScorer, MicroBatcher, ModelSlot
 from tests.support.asgi import serve
+from tests.support.clock import ManualClock
 from tests.support.fake_pipeline import FakePipeline, expected_score, fake_model
 from tests.support.predictor import settings_with
 from tests.support.tiny_dataset import varied_texts
@@ -45,16 +46,6 @@ class RecordingPipeline:
         self.batch_sizes.append(len(texts))
         probabilities: np.ndarray = self._pipeline.predict_proba(texts)
         return probabilities
-
-
-class ManualClock:
-    """A clock that moves only when told: an idle pause of any length, instantly."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @asynccontextmanager
@@ -228,7 +219,7 @@ async def test_lone_request_is_not_held_for_max_wait() -> None:
 
 
 async def test_lone_request_after_an_idle_pause_is_not_held_for_max_wait() -> None:
-    clock = ManualClock()
+    clock = ManualClock(0.0)
     fake = FakePipeline(delay=0.05)
 
     async with running_batcher(fake, max_wait=LONG_WAIT_S, clock=clock) as batcher:

@@ -192,20 +192,26 @@ class ComposeStack:
     def wait_prometheus_ready(self, timeout: float = HEALTHY_TIMEOUT) -> None:
         """Until Prometheus's /-/ready answers 200: config and rules loaded, TSDB open. (No
         compose healthcheck: the stand-in image has no HTTP client to run one with.)"""
-        deadline = time.monotonic() + timeout
-        last = "no answer"
-        with httpx.Client(timeout=5, trust_env=False) as client:
-            while time.monotonic() < deadline:
-                try:
-                    response = client.get(f"{self.prometheus_url}/-/ready")
-                    if response.status_code == 200:
-                        return
-                    last = f"{response.status_code} {response.text.strip()}"
-                except httpx.TransportError as error:
-                    last = repr(error)
-                time.sleep(1)
-        raise TimeoutError(f"Prometheus not ready after {timeout:.0f}s (last: {last})")
+        wait_until_200(f"{self.prometheus_url}/-/ready", "Prometheus", timeout)
 
     def logs(self) -> str:
         result = self.compose("logs", "--no-color", "--timestamps", check=False, timeout=60)
         return result.stdout + result.stderr
+
+
+def wait_until_200(url: str, what: str, timeout: float) -> None:
+    """Poll `url` every second until it answers 200; TimeoutError naming `what` and the
+    last answer otherwise."""
+    deadline = time.monotonic() + timeout
+    last = "no answer"
+    with httpx.Client(timeout=5, trust_env=False) as client:
+        while time.monotonic() < deadline:
+            try:
+                response = client.get(url)
+                if response.status_code == 200:
+                    return
+                last = f"{response.status_code} {response.text.strip()}"
+            except httpx.TransportError as error:
+                last = repr(error)
+            time.sleep(1)
+    raise TimeoutError(f"{what} not ready after {timeout:.0f}s (last: {last})")
