@@ -325,12 +325,23 @@ def gateway_with_open_breaker(services: Services, http: httpx.Client) -> Service
 
 
 def test_ready_is_503_with_breaker_open_when_predictor_is_not_running(
-    gateway_with_open_breaker: ServiceProcess, http: httpx.Client
+    gateway_with_open_breaker: ServiceProcess, services: Services, http: httpx.Client
 ) -> None:
     response = http.get(f"{gateway_with_open_breaker.url}/ready")
 
     assert response.status_code == 503
-    assert response.json() == {"detail": "Service B is not ready", "breaker": "open"}
+    assert response.json() == {
+        "detail": "Service B is not ready",
+        "breaker": "open",
+        "replicas": [
+            {
+                "address": f"127.0.0.1:{services.ports['service_b']}",
+                "name": None,
+                "state": "not_ready",
+                "breaker": "open",
+            }
+        ],
+    }
 
 
 def test_forwarded_input_gets_503_with_retry_after_until_next_probe(
