@@ -13,6 +13,7 @@ import os
 import subprocess
 import uuid
 from collections.abc import Generator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -47,7 +48,7 @@ def _skip_or_fail(problem: str) -> None:
     pytest.skip(f"E2E SKIPPED, the compose stack was NOT tested: {problem}")
 
 
-def _save_logs(stack: ComposeStack) -> tuple[Path, str]:
+def save_logs(stack: ComposeStack) -> tuple[Path, str]:
     logs = stack.logs()
     LOG_DIR.mkdir(exist_ok=True)
     path = LOG_DIR / f"{stack.project}.log"
@@ -90,11 +91,6 @@ def stack_env(**settings: str) -> dict[str, str]:
     }
 
 
-def save_logs(stack: ComposeStack) -> tuple[Path, str]:
-    """The stack's logs, also written to .e2e/<project>.log."""
-    return _save_logs(stack)
-
-
 @pytest.fixture(scope="session")
 def compose_stack(request: pytest.FixtureRequest, compose_cmd: list[str]) -> Iterator[ComposeStack]:
     """Build and start the stack, wait for both services to be healthy and Prometheus to be
@@ -116,22 +112,8 @@ def compose_stack(request: pytest.FixtureRequest, compose_cmd: list[str]) -> Ite
             ADMIN_TOKEN=E2E_ADMIN_TOKEN,
         ),
     )
-    failures_before = request.session.testsfailed
-    try:
-        try:
-            stack.compose("up", "--build", "--detach", timeout=BUILD_TIMEOUT)
-            for service in SERVICES:
-                stack.wait_healthy(service)
-            stack.wait_prometheus_ready()
-        except (RuntimeError, TimeoutError, subprocess.SubprocessError) as error:
-            path, logs = _save_logs(stack)
-            pytest.fail(f"compose stack did not come up: {error}\n\nlogs ({path}):\n{logs}")
+    with running(stack, request, "compose stack"):
         yield stack
-        if request.session.testsfailed > failures_before:
-            path, _ = _save_logs(stack)
-            print(f"compose logs saved to {path}")
-    finally:
-        stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)
 
 
 @pytest.hookimpl(wrapper=True)
@@ -155,3 +137,27 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         terminalreporter.write_line(
             "Start a Docker engine to run them; REQUIRE_DOCKER=1 makes this a failure.", red=True
         )
+
+
+@contextmanager
+def running(
+    stack: ComposeStack, request: pytest.FixtureRequest, what: str, *up_arguments: str
+) -> Iterator[None]:
+    """`stack` built and up (`up --build --detach` plus `up_arguments`), both services
+    healthy and Prometheus ready; its logs saved if a test failed; always torn down."""
+    failures_before = request.session.testsfailed
+    try:
+        try:
+            stack.compose("up", "--build", "--detach", *up_arguments, timeout=BUILD_TIMEOUT)
+            for service in SERVICES:
+                stack.wait_healthy(service)
+            stack.wait_prometheus_ready()
+        except (RuntimeError, TimeoutError, subprocess.SubprocessError) as error:
+            path, logs = save_logs(stack)
+            pytest.fail(f"{what} did not come up: {error}\n\nlogs ({path}):\n{logs}")
+        yield
+        if request.session.testsfailed > failures_before:
+            path, _ = save_logs(stack)
+            print(f"compose logs saved to {path}")
+    finally:
+        stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)

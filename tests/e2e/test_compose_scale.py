@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from devkit.ports import free_ports
-from tests.e2e.conftest import BUILD_TIMEOUT, save_logs, stack_env
+from tests.e2e.conftest import running, stack_env
 from tests.support.compose import OBSERVABILITY_PROFILE, ComposeStack
 from tests.support.load import Answer, Load
 from tests.support.prometheus import poll, target_health
@@ -42,25 +42,8 @@ def scaled_stack(request: pytest.FixtureRequest, compose_cmd: list[str]) -> Iter
         profiles=(OBSERVABILITY_PROFILE,),
         env=stack_env(SERVICE_A_PORT=str(service_a_port), PROMETHEUS_PORT=str(prometheus_port)),
     )
-    failures_before = request.session.testsfailed
-    try:
-        try:
-            stack.compose(
-                "up", "--build", "--detach", "--scale", f"service_b={REPLICAS}",
-                timeout=BUILD_TIMEOUT,
-            )  # fmt: skip
-            stack.wait_healthy("service_b")
-            stack.wait_healthy("service_a")
-            stack.wait_prometheus_ready()
-        except (RuntimeError, TimeoutError, subprocess.SubprocessError) as error:
-            path, logs = save_logs(stack)
-            pytest.fail(f"scaled stack did not come up: {error}\n\nlogs ({path}):\n{logs}")
+    with running(stack, request, "scaled stack", "--scale", f"service_b={REPLICAS}"):
         yield stack
-        if request.session.testsfailed > failures_before:
-            path, _ = save_logs(stack)
-            print(f"compose logs saved to {path}")
-    finally:
-        stack.compose("down", "--volumes", "--remove-orphans", check=False, timeout=300)
 
 
 def replica_names(stack: ComposeStack) -> set[str]:
