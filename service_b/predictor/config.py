@@ -76,6 +76,11 @@ class Settings(ServiceSettings):
     """Longest time a batch waits for more requests to join it, under load. 0: no waiting;
     a batch is whatever queued while the model scored the previous one."""
 
+    BATCH_INLINE_MAX_CHARS: int = Field(1024, ge=0, le=1_000_000)
+    """A batch the compiled path scores, of at most this many characters in all, is scored
+    on the event loop itself instead of the model thread: the hand-off would cost more
+    than the call. 0: every batch goes to the model thread."""
+
     SCORING_PATH: ScoringPath = "compiled"
     """`compiled`: score with arrays compiled from the fitted pipeline at load, once they
     give its answers on a sample of texts (else the pipeline serves, logged); `pipeline`:

@@ -104,8 +104,8 @@ def create_app(
                 pinned=settings.MODEL_VERSION,
             )
             await stack.enter_async_context(following(versions, settings.MODEL_POLL_S))
-            # Model calls run on one thread: the event loop keeps answering, and calls
-            # never overlap.
+            # Model calls run on one thread, so the event loop keeps answering and calls
+            # never overlap (small batches on the compiled path excepted: MicroBatcher).
             executor = stack.enter_context(
                 ThreadPoolExecutor(max_workers=1, thread_name_prefix="model")
             )
@@ -116,6 +116,7 @@ def create_app(
                     executor,
                     settings.BATCH_MAX_SIZE,
                     settings.BATCH_MAX_WAIT_MS / 1000,
+                    inline_max_chars=settings.BATCH_INLINE_MAX_CHARS,
                     drain_timeout=settings.SHUTDOWN_GRACE_S,
                     metrics=metrics,
                 )

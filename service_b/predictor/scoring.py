@@ -1,9 +1,12 @@
 """Scoring requests with the loaded model, one by one or in adaptive micro-batches.
 
 Model calls run on one dedicated thread so the event loop keeps answering (health,
-readiness, new requests) while the model works, and so calls never overlap. A text the
-model fails on raises PredictionFailed, with the model's error as its cause, in the
-caller: the caller logs it, in the context of its own request.
+readiness, new requests) while the model works, and so calls never overlap. The one
+exception is a small batch on the compiled path (MicroBatcher's `inline_max_chars`): it
+is scored on the event loop, because handing it to the thread and its answer back costs
+more CPU than scoring it. A text the model fails on raises PredictionFailed, with the
+model's error as its cause, in the caller: the caller logs it, in the context of its own
+request.
 """
 
 import asyncio
@@ -146,6 +149,14 @@ class MicroBatcher:
     never made to wait. The default is 0: a wait lowered the gateway's forwarding
     throughput, because the predictor then sat idle while the gateway waited for its
     answers (README, Benchmark).
+
+    A batch of at most `inline_max_chars` characters in all, for a model served by its
+    compiled path, is scored on the event loop: the compiled path's cost grows with the
+    characters it reads, so the bound bounds the loop's pause, and the hand-off to the
+    model thread (waking it, the GIL passing twice, waking the loop with the answer) would
+    cost more CPU than the call itself. Calls still never overlap: the batcher makes one
+    at a time. The scikit-learn pipeline path, whose calls cost milliseconds whatever the
+    text, always goes to the model thread.
     """
 
     def __init__(
@@ -157,9 +168,12 @@ class MicroBatcher:
         clock: Callable[[], float] = time.monotonic,
         drain_timeout: float = 10.0,
         metrics: PredictorMetrics | None = None,
+        inline_max_chars: int = 0,
     ) -> None:
         """`clock` tells how long the batcher has been idle (tests move it by hand);
-        `drain_timeout` is how long it keeps scoring what is queued when it stops."""
+        `drain_timeout` is how long it keeps scoring what is queued when it stops;
+        `inline_max_chars` is the largest batch scored on the event loop (0: none)."""
+        self._inline_max_chars = inline_max_chars
         self._metrics = metrics
         self._clock = clock
         self._drain_timeout = drain_timeout
@@ -226,6 +240,10 @@ class MicroBatcher:
             live = [(text, future) for text, future in batch if not future.done()]
             if live:
                 await self._score_batch(live)
+            if self._pending:
+                # The batch may have been scored on the loop, without yielding: let the
+                # loop serve others before the next one.
+                await asyncio.sleep(0)
 
     async def _gather_more(self) -> None:
         """Wait at most max_wait for the batch to fill."""
@@ -241,11 +259,15 @@ class MicroBatcher:
         self, batch: list[tuple[str, asyncio.Future[tuple[Score, str]]]]
     ) -> None:
         loop = asyncio.get_running_loop()
+        texts = [text for text, _ in batch]
         try:
             model = self._slot.require()
-            scores = await loop.run_in_executor(
-                self._executor, timed_call, model, [text for text, _ in batch], self._metrics
-            )
+            if scores_on_loop(model, texts, self._inline_max_chars):
+                scores = timed_call(model, texts, self._metrics)
+            else:
+                scores = await loop.run_in_executor(
+                    self._executor, timed_call, model, texts, self._metrics
+                )
             answers = list(zip(batch, scores, strict=True))
         except Exception as error:
             if len(batch) == 1:
@@ -279,6 +301,12 @@ class MicroBatcher:
             else:
                 if not future.done():
                     future.set_result(result)
+
+
+def scores_on_loop(model: LoadedModel, texts: list[str], max_chars: int) -> bool:
+    """Whether `texts` are few and short enough to score on the event loop (see
+    MicroBatcher): only on the compiled path, whose cost follows the characters."""
+    return model.compiled is not None and sum(map(len, texts)) <= max_chars
 
 
 def prediction_failed(cause: Exception) -> PredictionFailed:

@@ -5,7 +5,9 @@ enough that a wrong one would trip the hang guard; the benchmark measures speed.
 """
 
 import asyncio
+import dataclasses
 import json
+import threading
 import time
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -18,7 +20,7 @@ import pytest
 from fastapi import FastAPI
 
 from predictor.config import Settings
-from predictor.errors import ModelNotReady
+from predictor.errors import ModelNotReady, PredictionFailed
 from predictor.main import create_app
 from predictor.model import LoadedModel
 from predictor.prediction import prediction_body
@@ -302,3 +304,91 @@ async def test_batcher_refuses_callers_when_no_model_is_loaded() -> None:
         async with MicroBatcher(ModelSlot(), executor, 8, 0.002) as batcher:
             with pytest.raises(ModelNotReady):
                 await batcher.score("a cat")
+
+
+class ThreadRecording:
+    """A compiled path or a pipeline that records the thread each of its calls ran on."""
+
+    def __init__(self, scorer: Any) -> None:
+        self._scorer = scorer
+        self.classes_ = getattr(scorer, "classes_", None)
+        self.threads: list[str] = []
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        self.threads.append(threading.current_thread().name)
+        probabilities: np.ndarray = self._scorer.predict_proba(texts)
+        return probabilities
+
+
+@pytest.mark.parametrize(
+    ("texts", "inline_max_chars", "scored_on"),
+    [
+        (["a cat", "a dog"], 10, "loop"),
+        (["a cat", "a dogs"], 10, "model thread"),
+        (["a cat", "a dog"], 0, "model thread"),
+    ],
+    ids=["within-the-bound", "one-character-over", "bound-0"],
+)
+async def test_a_small_batch_on_the_compiled_path_is_scored_on_the_event_loop(
+    tiny_model: LoadedModel, texts: list[str], inline_max_chars: int, scored_on: str
+) -> None:
+    assert tiny_model.compiled is not None
+    recording = ThreadRecording(tiny_model.compiled)
+    model = dataclasses.replace(tiny_model, compiled=recording)  # type: ignore[arg-type]
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as executor:
+        slot = ModelSlot(model)
+        direct = [await DirectScorer(ModelSlot(tiny_model), executor).score(t) for t in texts]
+        recording.threads.clear()
+        async with MicroBatcher(
+            slot, executor, max_size=8, max_wait=LONG_WAIT_S, inline_max_chars=inline_max_chars
+        ) as batcher:
+            async with asyncio.timeout(HANG_GUARD_S):
+                batched = await asyncio.gather(*(batcher.score(text) for text in texts))
+
+    assert batched == direct
+    on_loop = recording.threads == [threading.current_thread().name]
+    on_model_thread = len(recording.threads) == 1 and recording.threads[0].startswith("model")
+    assert (on_loop, on_model_thread) == (scored_on == "loop", scored_on == "model thread")
+
+
+async def test_the_pipeline_path_is_never_scored_on_the_event_loop() -> None:
+    recording = ThreadRecording(FakePipeline())
+    model = LoadedModel(version="v-fake", metadata={}, pipeline=recording)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="model") as executor:
+        async with MicroBatcher(
+            ModelSlot(model), executor, 8, 0.0, inline_max_chars=1_000_000
+        ) as batcher:
+            assert await batcher.score("a cat") == (expected_score("a cat"), "v-fake")
+
+    assert [thread.startswith("model") for thread in recording.threads] == [True]
+
+
+async def test_a_batch_scored_on_the_loop_fails_alone_like_one_on_the_thread(
+    tiny_model: LoadedModel,
+) -> None:
+    assert tiny_model.compiled is not None
+    poisoned = PoisonedCompiled(tiny_model.compiled)
+    model = dataclasses.replace(tiny_model, compiled=poisoned)  # type: ignore[arg-type]
+    texts = ["a cat", POISON, "a dog"]
+    with ThreadPoolExecutor(max_workers=1) as executor:
+        async with MicroBatcher(
+            ModelSlot(model), executor, 8, 0.0, inline_max_chars=1_000
+        ) as batcher:
+            results = await asyncio.gather(
+                *(batcher.score(text) for text in texts), return_exceptions=True
+            )
+
+    assert [type(result) for result in results] == [tuple, PredictionFailed, tuple]
+
+
+class PoisonedCompiled:
+    """A compiled path that fails on any batch holding POISON."""
+
+    def __init__(self, compiled: Any) -> None:
+        self._compiled = compiled
+
+    def predict_proba(self, texts: list[str]) -> np.ndarray:
+        if POISON in texts:
+            raise ValueError("poisoned")
+        probabilities: np.ndarray = self._compiled.predict_proba(texts)
+        return probabilities
