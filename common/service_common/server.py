@@ -4,6 +4,7 @@ from its settings:
 ASGI server."""
 
 import logging.config
+import os
 import signal
 import sys
 from collections.abc import Callable, Sequence
@@ -102,6 +103,8 @@ def serve(
     """
     log_config = logging_config(settings.LOG_LEVEL, settings.LOG_FORMAT, service_loggers)
     logging.config.dictConfig(log_config)  # for what happens before uvicorn applies it
+    # Lowering one's own priority needs no privilege; workers and children inherit it.
+    os.nice(settings.NICE)
     several_workers = settings.WORKERS > 1 and not settings.RELOAD
     if settings.METRICS_ENABLED and (several_workers or settings.PROMETHEUS_MULTIPROC_DIR):
         try:

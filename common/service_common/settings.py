@@ -53,6 +53,10 @@ class ServiceSettings(BaseSettings):
     WORKERS: int = Field(1, ge=1, le=64)
     """Number of uvicorn worker processes."""
 
+    NICE: int = Field(0, ge=0, le=19)
+    """How much lower the service's CPU priority is than that of the process that starts
+    it (nice), from `python main.py` on; its workers inherit it."""
+
     LOG_LEVEL: LogLevel = "info"
     """Log level of the service and of uvicorn: critical, error, warning, info or debug."""
 

@@ -57,6 +57,11 @@ class Settings(ServiceSettings):
     TRAIN_MAX_EXAMPLES: int = Field(10_000, ge=0, le=1_000_000)
     """Most labelled examples one training request may add."""
 
+    NICE: int = Field(5, ge=0, le=19)
+    """How much lower the predictor's CPU priority is than that of the process that starts
+    it (nice), from `python main.py` on: where the gateway and its predictors share cores,
+    the gateway, which every forwarded request passes twice, goes first."""
+
     TRAIN_NICE: int = Field(10, ge=0, le=19)
     """How much lower the training process' CPU priority is than the service's (nice)."""
 

@@ -128,6 +128,11 @@ def test_memory_cpu_and_pids_are_limited(host_configs: HostConfigs, service: str
     assert all(value is not None and value > 0 for value in limits.values()), limits
 
 
+def test_the_predictor_has_a_lower_cpu_weight_than_the_gateway(host_configs: HostConfigs) -> None:
+    shares = {service: host_configs[service]["CpuShares"] for service in CONTAINERS}
+    assert 0 < shares["service_b"] < shares["service_a"] == shares["prometheus"], shares
+
+
 @pytest.mark.parametrize("service", PYTHON_SERVICES)
 def test_tmp_is_a_size_bounded_tmpfs(host_configs: HostConfigs, service: str) -> None:
     tmpfs = host_configs[service]["Tmpfs"] or {}

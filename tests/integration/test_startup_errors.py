@@ -90,6 +90,8 @@ def base_settings(service: str, model_dir: Path) -> dict[str, str]:
         ("MAX_CONNECTIONS", "0"),
         ("MAX_BODY_BYTES", "0"),
         ("LOG_FORMAT", "xml"),
+        ("NICE", "-1"),
+        ("NICE", "20"),
     ],
 )
 @pytest.mark.parametrize("service", SERVICES)
@@ -111,6 +113,28 @@ def test_upper_case_log_level_is_accepted(service: str, model_dir: Path, tmp_pat
         process.start().wait_until_ok("/health", READY_TIMEOUT[service])
     finally:
         process.stop()
+
+
+def nice_of(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[16])
+
+
+@pytest.mark.parametrize(
+    ("service", "env", "lowered_by"),
+    [("service_a", {}, 0), ("service_b", {}, 5), ("service_b", {"NICE": "0"}, 0)],
+)
+def test_the_predictor_serves_at_a_lower_cpu_priority_than_the_gateway(
+    service: str, env: dict[str, str], lowered_by: int, model_dir: Path, tmp_path: Path
+) -> None:
+    settings = base_settings(service, model_dir) | env
+    process = ServiceProcess(service, int(settings["PORT"]), settings, tmp_path / "service.log")
+    try:
+        process.start().wait_until_ok("/health", READY_TIMEOUT[service])
+        served_at = nice_of(process.pid)
+    finally:
+        process.stop()
+
+    assert served_at == os.getpriority(os.PRIO_PROCESS, 0) + lowered_by
 
 
 # The gateway's own settings.
