@@ -2,12 +2,14 @@
 against one, and one of three killed under load.
 
 Three predictors listen on 127.0.0.2, .3 and .4 (one port), each named by REPLICA_NAME.
-Two gateways (1 worker each, as by default) resolve their predictor's host with the real
-resolver, from an /etc/hosts of their own (devkit.hosts): `one-replica` names .2 alone,
-`three-replicas` all three. They take turns under the same forwarding load at
-concurrency 64 (the first one twice: its A/A is the noise of the comparison). Then each
-replica's share is its own count of /predict requests (its /metrics) over one more
-slice through `three-replicas`.
+One gateway (1 worker, as by default) resolves its predictor's host with the real
+resolver, from an /etc/hosts of its own (devkit.hosts), which the phase rewrites between
+slices: the name stands for .2 alone, then for all three, in turns, under the same
+forwarding load at concurrency 64 (one replica twice: its A/A is the noise of the
+comparison). The same gateway process serves every configuration, because two processes
+started alike differ by a few percent in CPU per request (README, Benchmark), as much as
+the effect measured. Then each replica's share is its own count of /predict requests
+(its /metrics) over one more slice through all three.
 
 Kill: under concurrency 32, one of the three is SIGKILLed half a second into a 5 s wrk
 run; the next 5 s run shows whether anything fails once its breaker is open. A probe
@@ -18,7 +20,7 @@ import json
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,17 @@ from devkit.processes import ServiceProcess
 ROOT = Path(__file__).resolve().parent.parent
 READY_TIMEOUT_S = 300.0
 REPLICA_ADDRESSES = ("127.0.0.2", "127.0.0.3", "127.0.0.4")
-ONE, THREE = "one-replica", "three-replicas"
+PREDICTOR_HOST = "predictor-replicas"
+ONE, THREE, ONE_AGAIN = "one-replica", "three-replicas", "one-replica, again"
+CONFIGURATIONS = {
+    ONE: REPLICA_ADDRESSES[:1],
+    THREE: REPLICA_ADDRESSES,
+    ONE_AGAIN: REPLICA_ADDRESSES[:1],
+}
+RESOLVE_S = 1.0
+"""The gateway's SERVICE_B_RESOLVE_S here: it sees each rewrite of its hosts within 1 s."""
+SWITCH_TIMEOUT_S = 30.0
+WARM_UP_S = 1.0
 THROUGHPUT_CONCURRENCY = 64
 KILL_CONCURRENCY = 32
 KILL_WINDOW_S = 5
@@ -47,13 +59,13 @@ def predict_count(predictor: ServiceProcess) -> float:
 
 
 @contextmanager
-def replicas_and_gateways(
+def replicas_and_gateway(
     out: Path, models: Path, common_env: dict[str, str]
-) -> Iterator[tuple[dict[str, ServiceProcess], dict[str, ServiceProcess]]]:
-    """The three predictors by REPLICA_NAME, and the two gateways by name."""
+) -> Iterator[tuple[dict[str, ServiceProcess], ServiceProcess, "ReplicaSwitch"]]:
+    """The three predictors by REPLICA_NAME, the gateway, and what switches its replicas."""
     port = free_port()
     hosts = out / "scale_out_hosts"
-    write_hosts(hosts, {ONE: REPLICA_ADDRESSES[:1], THREE: REPLICA_ADDRESSES})
+    write_hosts(hosts, {PREDICTOR_HOST: REPLICA_ADDRESSES})
     with ExitStack() as stack:
         predictors: dict[str, ServiceProcess] = {}
         for number, address in enumerate(REPLICA_ADDRESSES, start=1):
@@ -70,20 +82,48 @@ def replicas_and_gateways(
             predictors[name] = predictor.start()
         for predictor in predictors.values():
             predictor.wait_until_ok("/ready", READY_TIMEOUT_S)
-        gateways: dict[str, ServiceProcess] = {}
-        for name in (ONE, THREE):
-            gateway = ServiceProcess(
-                "service_a",
-                free_port(),
-                {**common_env, "SERVICE_B_URL": f"http://{name}:{port}"},
-                out / f"scale_out_{name}_service_a.log",
-                python=str(ROOT / "service_a" / ".venv" / "bin" / "python"),
-                hosts_file=hosts,
-            )
-            stack.callback(gateway.stop)
-            gateways[name] = gateway.start()
-            gateway.wait_until_ok("/ready", READY_TIMEOUT_S)
-        yield predictors, gateways
+        gateway = ServiceProcess(
+            "service_a",
+            free_port(),
+            {
+                **common_env,
+                "SERVICE_B_URL": f"http://{PREDICTOR_HOST}:{port}",
+                "SERVICE_B_RESOLVE_S": str(RESOLVE_S),
+            },
+            out / "scale_out_service_a.log",
+            python=str(ROOT / "service_a" / ".venv" / "bin" / "python"),
+            hosts_file=hosts,
+        )
+        stack.callback(gateway.stop)
+        gateway.start().wait_until_ok("/ready", READY_TIMEOUT_S)
+        yield predictors, gateway, ReplicaSwitch(gateway, hosts, port)
+
+
+class ReplicaSwitch:
+    """Makes the gateway's predictor host stand for some of the replicas, and waits until
+    the gateway calls exactly those."""
+
+    def __init__(self, gateway: ServiceProcess, hosts: Path, port: int) -> None:
+        self._gateway = gateway
+        self._hosts = hosts
+        self._port = port
+
+    def use(self, addresses: Sequence[str]) -> None:
+        write_hosts(self._hosts, {PREDICTOR_HOST: addresses})
+        wanted = {f"{address}:{self._port}" for address in addresses}
+        deadline = time.monotonic() + SWITCH_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if ready_addresses(self._gateway) == wanted:
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"the gateway did not switch to {sorted(wanted)} in time")
+
+
+def ready_addresses(gateway: ServiceProcess) -> set[str]:
+    """The addresses the gateway's /ready lists as ready."""
+    with urllib.request.urlopen(gateway.url + "/ready", timeout=5) as response:  # nosec B310 # loopback
+        replicas = json.loads(response.read()).get("replicas") or []
+    return {replica["address"] for replica in replicas if replica["state"] == "ready"}
 
 
 def replica_shares(
@@ -154,19 +194,33 @@ def scale_out_phases(
     print("scale out: 1 replica / 3 replicas at c=64; one of 3 killed at c=32", flush=True)
     bodies = [json.dumps({"data": t, "forward_to_model": True}) for t in texts]
     script = lua_script(bodies, out, "scale_out")
-    scripts = {ONE: script, THREE: script, f"{ONE}, again": script}
-    with replicas_and_gateways(out, models, common_env) as (predictors, gateways):
-        started = gateways | {f"{ONE}, again": gateways[ONE]}
-        for gateway in gateways.values():
-            run_wrk(gateway.url + "/process", script, THROUGHPUT_CONCURRENCY, 5)
-        throughput = cost(started, scripts, seconds, slices, run_wrk, cpu)
+    with replicas_and_gateway(out, models, common_env) as (predictors, gateway, switch):
+        url = gateway.url + "/process"
+
+        def switch_to(name: str) -> None:
+            switch.use(CONFIGURATIONS[name])
+            run_wrk(url, script, THROUGHPUT_CONCURRENCY, WARM_UP_S)
+
+        for addresses in (REPLICA_ADDRESSES, REPLICA_ADDRESSES[:1]):
+            switch.use(addresses)
+            run_wrk(url, script, THROUGHPUT_CONCURRENCY, 5)
+        throughput = cost(
+            dict.fromkeys(CONFIGURATIONS, gateway),
+            dict.fromkeys(CONFIGURATIONS, script),
+            seconds,
+            slices,
+            run_wrk,
+            cpu,
+            before_slice=switch_to,
+        )
+        switch.use(CONFIGURATIONS[THREE])
         before = {name: predict_count(p) for name, p in predictors.items()}
-        run_wrk(gateways[THREE].url + "/process", script, THROUGHPUT_CONCURRENCY, seconds / slices)
+        run_wrk(url, script, THROUGHPUT_CONCURRENCY, seconds / slices)
         shares = replica_shares(before, predictors)
         for name, result in throughput.items():
             print(f"  {name:<22} {json.dumps(result)}", flush=True)
         print(f"  shares over 3 replicas {json.dumps(shares)}", flush=True)
-        killed = kill_one(gateways[THREE], predictors["b3"], script, run_wrk)
+        killed = kill_one(gateway, predictors["b3"], script, run_wrk)
         print(f"  kill one of 3         {json.dumps(killed)}", flush=True)
     return {"throughput": throughput, "shares": shares, "kill": killed}
 

@@ -16,7 +16,7 @@ flood is compared with its p99 without, and none of B's requests may be refused.
 import json
 import statistics
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
@@ -91,12 +91,16 @@ def cost(
     slices: int,
     run_wrk: Any,
     cpu: Any,
+    before_slice: Callable[[str], None] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """req/s and gateway CPU µs per request of each gateway of `scripts`, in turns."""
+    """req/s and gateway CPU µs per request of each gateway of `scripts`, in turns;
+    `before_slice`, if given, hears the name of each slice's gateway before it starts."""
     names = list(scripts)
     totals = {name: {"requests": 0, "seconds": 0.0, "cpu_s": 0.0} for name in names}
     for number in range(slices):
         for name in names if number % 2 == 0 else names[::-1]:
+            if before_slice is not None:
+                before_slice(name)
             gateway = started[name]
             before = cpu(gateway)
             result = run_wrk(
