@@ -184,6 +184,7 @@ class PredictorClient:
         self._timeout = build_timeout(settings).as_dict()
         self._ready_timeout = build_ready_timeout(settings).as_dict()
         self._retry_after = settings.SERVICE_B_RETRY_AFTER
+        self._readiness_round: asyncio.Future[list[ReplicaReadiness]] | None = None
 
     @property
     def replicas(self) -> ReplicaSet:
@@ -393,7 +394,19 @@ class PredictorClient:
         )
 
     async def readiness(self, request_id: str) -> list[ReplicaReadiness]:
-        """Each replica's readiness, checked at once (ejected ones are not called)."""
+        """Each replica's readiness, checked at once (ejected ones are not called).
+
+        Callers that ask while a round of checks is under way share its result, so however
+        many ask at once, a replica gets one readiness call at a time from this gateway.
+        The round carries the request id and trace of the caller that started it, and a
+        caller that goes away does not cancel it for the others."""
+        under_way = self._readiness_round
+        if under_way is None or under_way.done():
+            under_way = asyncio.ensure_future(self._check_every_replica(request_id))
+            self._readiness_round = under_way
+        return list(await asyncio.shield(under_way))
+
+    async def _check_every_replica(self, request_id: str) -> list[ReplicaReadiness]:
         return list(
             await asyncio.gather(
                 *(self.replica_readiness(r, request_id) for r in self._replicas.replicas)

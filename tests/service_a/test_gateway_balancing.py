@@ -174,3 +174,77 @@ async def test_a_new_address_gets_traffic_after_a_refresh(replicas: Replicas) ->
             while replicas.calls["10.0.0.4"] == 0:
                 assert (await client.post("/process", json=FORWARD)).status_code == 200
                 await asyncio.sleep(0.01)
+
+
+class HeldReadiness(Replicas):
+    """Replicas whose /ready answers wait until `release` is set; counts /ready calls."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = asyncio.Event()
+        self.ready_called = asyncio.Event()
+        self.ready_calls: Counter[str] = Counter()
+
+    async def handle_held(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/ready"):
+            self.ready_calls[request.url.host] += 1
+            self.ready_called.set()
+            await self.release.wait()
+        return self.handle(request)
+
+
+async def held_gateway(replicas: HeldReadiness) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(
+        make_settings(),
+        transport=httpx.MockTransport(replicas.handle_held),
+        resolver=replicas.resolve,
+    )
+    async with serve(app) as client:
+        yield client
+
+
+async def wait_for_ready_calls(replicas: HeldReadiness, count: int) -> None:
+    async with asyncio.timeout(5):
+        while sum(replicas.ready_calls.values()) < count:
+            replicas.ready_called.clear()
+            await replicas.ready_called.wait()
+
+
+async def test_concurrent_ready_calls_share_one_check_of_each_replica() -> None:
+    replicas = HeldReadiness()
+    async for client in held_gateway(replicas):
+        asking = [asyncio.create_task(client.get("/ready")) for _ in range(20)]
+        await wait_for_ready_calls(replicas, len(HOSTS))
+        await asyncio.sleep(0.05)  # time for any further calls to arrive
+        assert replicas.ready_calls == Counter(dict.fromkeys(HOSTS, 1))
+        replicas.release.set()
+        answers = await asyncio.gather(*asking)
+        assert [answer.status_code for answer in answers] == [200] * 20
+        for answer in answers:
+            assert {r["address"] for r in answer.json()["replicas"]} == set(HOSTS)
+
+
+async def test_a_ready_call_after_a_round_checks_the_replicas_again() -> None:
+    replicas = HeldReadiness()
+    replicas.release.set()
+    async for client in held_gateway(replicas):
+        assert (await client.get("/ready")).status_code == 200
+        for host in HOSTS:
+            replicas.behaviour[host] = "refuse"
+        assert (await client.get("/ready")).status_code == 503
+        assert replicas.ready_calls == Counter(dict.fromkeys(HOSTS, 2))
+
+
+async def test_a_ready_caller_that_gives_up_does_not_cancel_the_check_for_others() -> None:
+    replicas = HeldReadiness()
+    async for client in held_gateway(replicas):
+        first = asyncio.create_task(client.get("/ready"))
+        await wait_for_ready_calls(replicas, len(HOSTS))
+        second = asyncio.create_task(client.get("/ready"))
+        await asyncio.sleep(0.05)
+        first.cancel()
+        await asyncio.gather(first, return_exceptions=True)
+        replicas.release.set()
+        answer = await second
+        assert answer.status_code == 200
+        assert replicas.ready_calls == Counter(dict.fromkeys(HOSTS, 1))
