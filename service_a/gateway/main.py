@@ -108,7 +108,9 @@ def create_app(
                     discovery.run(settings.SERVICE_B_RESOLVE_S, settings.BREAKER_READY_CHECK_S),
                     "predictor-discovery",
                 )
-            predictor = PredictorClient(pooled, fresh, resilience, replicas, settings, metrics)
+            predictor = await stack.enter_async_context(
+                PredictorClient(pooled, fresh, resilience, replicas, settings, metrics)
+            )
             if settings.BREAKER_ENABLED:
                 start_task(
                     stack,

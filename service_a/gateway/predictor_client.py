@@ -186,6 +186,17 @@ class PredictorClient:
         self._retry_after = settings.SERVICE_B_RETRY_AFTER
         self._readiness_round: asyncio.Future[list[ReplicaReadiness]] | None = None
 
+    async def __aenter__(self) -> "PredictorClient":
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        """Stop a round of readiness checks that no caller waits for any more, so nothing
+        of the client outlives the lifespan that made it."""
+        under_way = self._readiness_round
+        if under_way is not None and not under_way.done():
+            under_way.cancel()
+            await asyncio.gather(under_way, return_exceptions=True)
+
     @property
     def replicas(self) -> ReplicaSet:
         return self._replicas

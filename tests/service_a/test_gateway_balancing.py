@@ -184,12 +184,17 @@ class HeldReadiness(Replicas):
         self.release = asyncio.Event()
         self.ready_called = asyncio.Event()
         self.ready_calls: Counter[str] = Counter()
+        self.ready_cancelled = 0
 
     async def handle_held(self, request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/ready"):
             self.ready_calls[request.url.host] += 1
             self.ready_called.set()
-            await self.release.wait()
+            try:
+                await self.release.wait()
+            except asyncio.CancelledError:
+                self.ready_cancelled += 1
+                raise
         return self.handle(request)
 
 
@@ -248,3 +253,14 @@ async def test_a_ready_caller_that_gives_up_does_not_cancel_the_check_for_others
         answer = await second
         assert answer.status_code == 200
         assert replicas.ready_calls == Counter(dict.fromkeys(HOSTS, 1))
+
+
+async def test_a_check_no_caller_waits_for_is_stopped_when_the_gateway_stops() -> None:
+    replicas = HeldReadiness()
+    async for client in held_gateway(replicas):
+        caller = asyncio.create_task(client.get("/ready"))
+        await wait_for_ready_calls(replicas, len(HOSTS))
+        caller.cancel()
+        await asyncio.gather(caller, return_exceptions=True)
+        assert replicas.ready_cancelled == 0
+    assert replicas.ready_cancelled == len(HOSTS)
