@@ -119,11 +119,16 @@ class ReplicaSwitch:
         raise RuntimeError(f"the gateway did not switch to {sorted(wanted)} in time")
 
 
+def listed_replicas(gateway: ServiceProcess) -> list[dict[str, Any]]:
+    """The replicas the gateway's /ready lists, each with its address, name and state."""
+    with urllib.request.urlopen(gateway.url + "/ready", timeout=5) as response:  # nosec B310 # loopback
+        replicas: list[dict[str, Any]] = json.loads(response.read()).get("replicas") or []
+    return replicas
+
+
 def ready_addresses(gateway: ServiceProcess) -> set[str]:
     """The addresses the gateway's /ready lists as ready."""
-    with urllib.request.urlopen(gateway.url + "/ready", timeout=5) as response:  # nosec B310 # loopback
-        replicas = json.loads(response.read()).get("replicas") or []
-    return {replica["address"] for replica in replicas if replica["state"] == "ready"}
+    return {r["address"] for r in listed_replicas(gateway) if r["state"] == "ready"}
 
 
 def replica_shares(
@@ -153,8 +158,6 @@ def kill_one(
         victim.kill()
         load.join()
         windows["next"] = run_wrk(url, script, KILL_CONCURRENCY, KILL_WINDOW_S)
-    with urllib.request.urlopen(gateway.url + "/ready", timeout=5) as response:  # nosec B310 # loopback
-        ready = json.loads(response.read())
 
     def failed(result: dict[str, int]) -> int:
         return sum(result[key] for key in ("non_2xx", "connect_errors", "read_errors", "timeouts"))
@@ -172,7 +175,7 @@ def kill_one(
         "last_probe_failure_after_kill_s": (
             round(failures[-1].at - killed_at, 3) if failures else None
         ),
-        "ready_replicas": ready.get("replicas"),
+        "ready_replicas": listed_replicas(gateway),
     }
 
 

@@ -29,6 +29,9 @@ class Replicas:
     async def resolve(self, host: str, port: int) -> Sequence[str]:
         return list(self.hosts)
 
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle)
+
     def handle(self, request: httpx.Request) -> httpx.Response:
         host = request.url.host
         self.calls[host] += 1
@@ -58,7 +61,7 @@ def replicas() -> Replicas:
 async def gateway(replicas: Replicas, **settings: Any) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(
         make_settings(**settings),
-        transport=httpx.MockTransport(replicas.handle),
+        transport=replicas.transport(),
         resolver=replicas.resolve,
     )
     async with serve(app) as client:
@@ -197,15 +200,13 @@ class HeldReadiness(Replicas):
                 raise
         return self.handle(request)
 
+    def transport(self) -> httpx.MockTransport:
+        return httpx.MockTransport(self.handle_held)
 
-async def held_gateway(replicas: HeldReadiness) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(
-        make_settings(),
-        transport=httpx.MockTransport(replicas.handle_held),
-        resolver=replicas.resolve,
-    )
-    async with serve(app) as client:
-        yield client
+
+async def give_up(caller: "asyncio.Task[httpx.Response]") -> None:
+    caller.cancel()
+    await asyncio.gather(caller, return_exceptions=True)
 
 
 async def wait_for_ready_calls(replicas: HeldReadiness, count: int) -> None:
@@ -217,7 +218,7 @@ async def wait_for_ready_calls(replicas: HeldReadiness, count: int) -> None:
 
 async def test_concurrent_ready_calls_share_one_check_of_each_replica() -> None:
     replicas = HeldReadiness()
-    async for client in held_gateway(replicas):
+    async for client in gateway(replicas):
         asking = [asyncio.create_task(client.get("/ready")) for _ in range(20)]
         await wait_for_ready_calls(replicas, len(HOSTS))
         await asyncio.sleep(0.05)  # time for any further calls to arrive
@@ -232,7 +233,7 @@ async def test_concurrent_ready_calls_share_one_check_of_each_replica() -> None:
 async def test_a_ready_call_after_a_round_checks_the_replicas_again() -> None:
     replicas = HeldReadiness()
     replicas.release.set()
-    async for client in held_gateway(replicas):
+    async for client in gateway(replicas):
         assert (await client.get("/ready")).status_code == 200
         for host in HOSTS:
             replicas.behaviour[host] = "refuse"
@@ -242,13 +243,12 @@ async def test_a_ready_call_after_a_round_checks_the_replicas_again() -> None:
 
 async def test_a_ready_caller_that_gives_up_does_not_cancel_the_check_for_others() -> None:
     replicas = HeldReadiness()
-    async for client in held_gateway(replicas):
+    async for client in gateway(replicas):
         first = asyncio.create_task(client.get("/ready"))
         await wait_for_ready_calls(replicas, len(HOSTS))
         second = asyncio.create_task(client.get("/ready"))
         await asyncio.sleep(0.05)
-        first.cancel()
-        await asyncio.gather(first, return_exceptions=True)
+        await give_up(first)
         replicas.release.set()
         answer = await second
         assert answer.status_code == 200
@@ -257,10 +257,9 @@ async def test_a_ready_caller_that_gives_up_does_not_cancel_the_check_for_others
 
 async def test_a_check_no_caller_waits_for_is_stopped_when_the_gateway_stops() -> None:
     replicas = HeldReadiness()
-    async for client in held_gateway(replicas):
+    async for client in gateway(replicas):
         caller = asyncio.create_task(client.get("/ready"))
         await wait_for_ready_calls(replicas, len(HOSTS))
-        caller.cancel()
-        await asyncio.gather(caller, return_exceptions=True)
+        await give_up(caller)
         assert replicas.ready_cancelled == 0
     assert replicas.ready_cancelled == len(HOSTS)
